@@ -1,0 +1,128 @@
+"""Deterministic corpora for tests, benchmarks and `myai bench`.
+
+Real English comes from the Gutenberg novels of ``../shared/data/haystack`` when that folder
+exists (header and footer stripped); otherwise a generated corpus of pseudo-English with a
+Zipf word distribution, sentences and paragraphs stands in, identical on every run.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "english_corpus",
+    "generated_corpus",
+    "gutenberg_body",
+    "gutenberg_dir",
+    "shared_data_dir",
+]
+
+# English prose runs at about 4.1 characters per SmolLM2 token; used only to size corpora.
+CHARS_PER_TOKEN = 4.1
+
+_START = re.compile(r"^\*\*\* ?START OF (THE|THIS) PROJECT GUTENBERG.*$", re.M)
+_END = re.compile(r"^\*\*\* ?END OF (THE|THIS) PROJECT GUTENBERG.*$", re.M)
+
+
+def shared_data_dir() -> Path | None:
+    """The public test data folder (``$MYAI_SHARED_DATA`` or ``../shared/data``), if present."""
+    env = os.environ.get("MYAI_SHARED_DATA")
+    candidates = [Path(env)] if env else []
+    here = Path(__file__).resolve()
+    candidates += [p / "shared" / "data" for p in here.parents] + [Path.cwd().parent / "shared/data"]
+    for c in candidates:
+        if (c / "README.md").is_file():
+            return c
+    return None
+
+
+def gutenberg_dir() -> Path | None:
+    d = shared_data_dir()
+    g = d / "haystack" / "gutenberg_novels" if d else None
+    return g if g and g.is_dir() else None
+
+
+def gutenberg_body(path: Path) -> str:
+    """A novel's text between the Gutenberg START and END markers, BOM and CRLF removed."""
+    text = path.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
+    start = _START.search(text)
+    end = _END.search(text)
+    lo = start.end() if start else 0
+    hi = end.start() if end else len(text)
+    return text[lo:hi].strip() + "\n"
+
+
+def _gutenberg_texts() -> Iterator[str]:
+    g = gutenberg_dir()
+    if g is None:
+        return
+    for p in sorted(g.glob("*.txt")):
+        yield gutenberg_body(p)
+
+
+_SYLLABLES = [
+    "ka", "ri", "to", "ne", "sa", "lo", "mi", "du", "ve", "po", "an", "el", "or", "is", "un",
+    "ber", "con", "dal", "fen", "gar", "hol", "lin", "mar", "nor", "pel", "ran", "sel", "tur",
+]
+_FUNCTION = ["the", "of", "and", "to", "a", "in", "that", "it", "was", "he", "she", "with"]
+
+
+def generated_corpus(n_tokens: int, seed: int = 7) -> str:
+    """Pseudo-English of about ``n_tokens`` tokens: Zipf-distributed words, sentences, paragraphs."""
+    rng = random.Random(seed)
+    vocab = []
+    for i in range(20_000):
+        r = random.Random(i * 7919 + seed)
+        vocab.append("".join(r.choice(_SYLLABLES) for _ in range(r.randint(1, 4))))
+    weights = [1.0 / (i + 1) for i in range(len(vocab))]
+    target_chars = int(n_tokens * CHARS_PER_TOKEN)
+    out: list[str] = []
+    size = 0
+    while size < target_chars:
+        para = []
+        for _ in range(rng.randint(2, 8)):
+            n = rng.randint(6, 24)
+            words = rng.choices(vocab, weights, k=n)
+            for j in range(n):
+                if rng.random() < 0.35:
+                    words[j] = rng.choice(_FUNCTION)
+            s = " ".join(words)
+            if rng.random() < 0.2:
+                s += f", {rng.randint(1, 1999)}"
+            para.append(s[0].upper() + s[1:] + rng.choice([".", ".", ".", "?", "!"]))
+        p = " ".join(para)
+        out.append(p)
+        size += len(p) + 2
+    return "\n\n".join(out) + "\n"
+
+
+def english_corpus(n_tokens: int, *, real: bool | None = None) -> tuple[str, str]:
+    """About ``n_tokens`` tokens of English and its source name ("gutenberg" or "generated").
+
+    Real text when the shared data is present (``real=None``), else generated; the text is cut
+    at a paragraph boundary near ``n_tokens * CHARS_PER_TOKEN`` characters.
+    """
+    target_chars = int(n_tokens * CHARS_PER_TOKEN)
+    if real is not False and gutenberg_dir() is not None:
+        parts: list[str] = []
+        size = 0
+        while size < target_chars:
+            before = size
+            for body in _gutenberg_texts():
+                parts.append(body)
+                size += len(body)
+                if size >= target_chars:
+                    break
+            if size == before:
+                break
+        text = "".join(parts)
+        cut = text.rfind("\n\n", 0, target_chars)
+        return text[: cut + 1 if cut > target_chars // 2 else target_chars], "gutenberg"
+    if real:
+        raise FileNotFoundError("../shared/data/haystack/gutenberg_novels is not present")
+    return generated_corpus(n_tokens), "generated"
