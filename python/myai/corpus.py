@@ -34,7 +34,9 @@ def shared_data_dir() -> Path | None:
     env = os.environ.get("MYAI_SHARED_DATA")
     candidates = [Path(env)] if env else []
     here = Path(__file__).resolve()
-    candidates += [p / "shared" / "data" for p in here.parents] + [Path.cwd().parent / "shared/data"]
+    candidates += [p / "shared" / "data" for p in here.parents] + [
+        Path.cwd().parent / "shared/data"
+    ]
     for c in candidates:
         if (c / "README.md").is_file():
             return c
@@ -66,8 +68,34 @@ def _gutenberg_texts() -> Iterator[str]:
 
 
 _SYLLABLES = [
-    "ka", "ri", "to", "ne", "sa", "lo", "mi", "du", "ve", "po", "an", "el", "or", "is", "un",
-    "ber", "con", "dal", "fen", "gar", "hol", "lin", "mar", "nor", "pel", "ran", "sel", "tur",
+    "ka",
+    "ri",
+    "to",
+    "ne",
+    "sa",
+    "lo",
+    "mi",
+    "du",
+    "ve",
+    "po",
+    "an",
+    "el",
+    "or",
+    "is",
+    "un",
+    "ber",
+    "con",
+    "dal",
+    "fen",
+    "gar",
+    "hol",
+    "lin",
+    "mar",
+    "nor",
+    "pel",
+    "ran",
+    "sel",
+    "tur",
 ]
 _FUNCTION = ["the", "of", "and", "to", "a", "in", "that", "it", "was", "he", "she", "with"]
 

@@ -1,1 +1,455 @@
-//! chunk (under construction)
+//! Token-aware chunking: splits a text into chunks of at most `chunk_size` tokens, with
+//! `chunk_overlap` tokens shared by neighbours, cutting where a reader would.
+//!
+//! The text is cut into the tokenizer's pre-tokenization pieces once (in parallel on long
+//! texts); a chunk is a run of whole pieces, so its token count is the sum of its pieces'
+//! counts — exact for BPE and WordPiece, whose merges never cross pieces. Cut points are
+//! preferred in this order: a blank line or a markdown heading, a sentence end or line break,
+//! whitespace, anywhere (a piece longer than a chunk is cut between its own tokens, and
+//! never inside a UTF-8 character: so a chunk exceeds `chunk_size` only when one character
+//! alone has more tokens than that). Output is deterministic.
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::tokens::TokenCounter;
+
+/// One chunk: byte offsets `[start, end)` into the text and its token count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkSpan {
+    pub start: usize,
+    pub end: usize,
+    pub tokens: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    start: u32,
+    end: u32,
+    tokens: u32,
+    /// Preference for cutting just before this piece: 3 paragraph/heading, 2 sentence or line,
+    /// 1 whitespace, 0 none.
+    class: u8,
+}
+
+/// Blocks of about this many bytes are pre-tokenized in parallel.
+const PAR_BLOCK: usize = 256 * 1024;
+
+/// Checks the sizes: a chunk must hold at least one token and more than its overlap.
+pub fn validate(chunk_size: i64, chunk_overlap: i64) -> Result<(usize, usize)> {
+    if chunk_size < 1 {
+        return Err(Error::invalid(format!(
+            "chunk_size must be at least 1, got {chunk_size}"
+        )));
+    }
+    if chunk_overlap < 0 {
+        return Err(Error::invalid(format!(
+            "chunk_overlap must not be negative, got {chunk_overlap}"
+        )));
+    }
+    if chunk_overlap >= chunk_size {
+        return Err(Error::invalid(format!(
+            "chunk_overlap ({chunk_overlap}) must be smaller than chunk_size ({chunk_size})"
+        )));
+    }
+    Ok((chunk_size as usize, chunk_overlap as usize))
+}
+
+/// Splits `text` into chunks; see the module documentation.
+pub fn chunk(
+    text: &str,
+    chunk_size: usize,
+    chunk_overlap: usize,
+    counter: &dyn TokenCounter,
+) -> Result<Vec<ChunkSpan>> {
+    validate(chunk_size as i64, chunk_overlap as i64)?;
+    if text.len() >= u32::MAX as usize {
+        return Err(Error::invalid(format!(
+            "text of {} bytes is over the 4 GiB a chunked text may have",
+            text.len()
+        )));
+    }
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pieces = pieces(text, chunk_size, counter);
+    // A chunk holding part of a cut piece may tokenize differently on its own: count it exactly.
+    let exact = |a: &Piece, b: &Piece| counter.count(&text[a.start as usize..b.end as usize]);
+    Ok(pack(&pieces, chunk_size, chunk_overlap, &exact))
+}
+
+/// Pre-tokenizes, in parallel blocks cut where the TokenCounter contract allows.
+fn pieces(text: &str, chunk_size: usize, counter: &dyn TokenCounter) -> Vec<Piece> {
+    let bounds = block_bounds(text);
+    let blocks: Vec<Vec<Piece>> = bounds
+        .par_windows(2)
+        .map(|w| {
+            let (lo, hi) = (w[0], w[1]);
+            let block = &text[lo..hi];
+            let mut out = Vec::with_capacity(block.len() / 4 + 1);
+            counter.for_each_piece(block, &mut |s, e, t| {
+                let (s, e) = (lo + s, lo + e);
+                if t as usize > chunk_size {
+                    split_long_piece(text, s, e, counter, &mut out);
+                } else {
+                    out.push(Piece {
+                        start: s as u32,
+                        end: e as u32,
+                        tokens: t,
+                        class: 0,
+                    });
+                }
+            });
+            for p in out.iter_mut() {
+                p.class = p.class.max(cut_class(text.as_bytes(), p.start as usize));
+            }
+            out
+        })
+        .collect();
+    let mut all = Vec::with_capacity(blocks.iter().map(Vec::len).sum());
+    for b in blocks {
+        all.extend(b);
+    }
+    all
+}
+
+/// Block boundaries: roughly every PAR_BLOCK bytes, at a newline followed by non-whitespace.
+fn block_bounds(text: &str) -> Vec<usize> {
+    let b = text.as_bytes();
+    let mut bounds = vec![0];
+    let mut next = PAR_BLOCK;
+    while next < b.len() {
+        let found = memchr::memchr_iter(b'\n', &b[next..])
+            .map(|i| next + i)
+            .find(|&p| p + 1 < b.len() && !b[p + 1].is_ascii_whitespace() && b[p + 1] < 0x80);
+        match found {
+            Some(p) => {
+                bounds.push(p);
+                next = p + PAR_BLOCK;
+            }
+            None => break,
+        }
+    }
+    bounds.push(b.len());
+    bounds
+}
+
+/// Cuts a piece of more tokens than a chunk holds into sub-pieces at its token ends (tokens
+/// that end inside a UTF-8 character merged by `token_ends`); each sub-piece is counted on its
+/// own, and chunks holding them are recounted exactly when packed.
+fn split_long_piece(
+    text: &str,
+    s: usize,
+    e: usize,
+    counter: &dyn TokenCounter,
+    out: &mut Vec<Piece>,
+) {
+    let mut prev = 0usize;
+    let piece = &text[s..e];
+    let mut first = true;
+    for end in counter.token_ends(piece) {
+        if end <= prev || end > piece.len() || !piece.is_char_boundary(end) {
+            continue;
+        }
+        let t = counter.count(&piece[prev..end]).max(1) as u32;
+        out.push(Piece {
+            start: (s + prev) as u32,
+            end: (s + end) as u32,
+            tokens: t,
+            class: if first { 0 } else { SPLIT },
+        });
+        first = false;
+        prev = end;
+    }
+    if prev < piece.len() {
+        let t = counter.count(&piece[prev..]).max(1) as u32;
+        out.push(Piece {
+            start: (s + prev) as u32,
+            end: e as u32,
+            tokens: t,
+            class: SPLIT,
+        });
+    }
+}
+
+/// Class marker of a sub-piece of a split piece (lowest preference; triggers a recount).
+const SPLIT: u8 = 0x80;
+
+fn cut_class(b: &[u8], pos: usize) -> u8 {
+    if pos == 0 || pos >= b.len() {
+        return 3;
+    }
+    // The whitespace gap around the cut point.
+    let mut lo = pos;
+    while lo > 0 && b[lo - 1].is_ascii_whitespace() {
+        lo -= 1;
+    }
+    let mut hi = pos;
+    while hi < b.len() && b[hi].is_ascii_whitespace() && hi - pos < 64 {
+        hi += 1;
+    }
+    let newlines = b[lo..hi].iter().filter(|&&c| c == b'\n').count();
+    if newlines >= 2 || (newlines == 1 && b.get(hi) == Some(&b'#')) {
+        return 3;
+    }
+    if lo == hi {
+        return 0;
+    }
+    if newlines == 1 {
+        return 2;
+    }
+    // Sentence end: terminal punctuation, possibly followed by closing quotes or brackets.
+    let mut k = lo;
+    while k > 0 && matches!(b[k - 1], b'"' | b'\'' | b')' | b']') {
+        k -= 1;
+    }
+    if k > 0 && matches!(b[k - 1], b'.' | b'!' | b'?' | b':' | b';') {
+        return 2;
+    }
+    1
+}
+
+/// Greedy packing with preferred cut points and token overlap.
+fn pack(
+    pieces: &[Piece],
+    chunk_size: usize,
+    overlap: usize,
+    exact: &dyn Fn(&Piece, &Piece) -> usize,
+) -> Vec<ChunkSpan> {
+    let n = pieces.len();
+    // prefix[i] = tokens of pieces[..i]
+    let mut prefix = Vec::with_capacity(n + 1);
+    prefix.push(0usize);
+    for p in pieces {
+        prefix.push(prefix.last().copied().unwrap_or(0) + p.tokens as usize);
+    }
+    let tokens = |a: usize, b: usize| prefix[b] - prefix[a];
+    let class = |i: usize| if i >= n { 3 } else { pieces[i].class & 0x7f };
+    let mut out: Vec<ChunkSpan> = Vec::new();
+    let mut i = 0usize;
+    // Each chunk must end past the previous one.
+    let mut min_cut = 1usize;
+    while i < n {
+        // Furthest end that fits (at least one piece: a piece never exceeds chunk_size).
+        let mut end_max = i + 1;
+        while end_max < n && tokens(i, end_max + 1) <= chunk_size {
+            end_max += 1;
+        }
+        let cut = if end_max >= n {
+            n
+        } else {
+            let half = chunk_size / 2;
+            let mut chosen = end_max;
+            'search: for (want, min_fill) in [(3u8, half), (2, half), (1, 0)] {
+                let mut c = end_max;
+                while c > i && c >= min_cut {
+                    if tokens(i, c) < min_fill {
+                        break;
+                    }
+                    if class(c) >= want {
+                        chosen = c;
+                        break 'search;
+                    }
+                    c -= 1;
+                }
+            }
+            chosen
+        };
+        let mut cut = cut;
+        let mut count = tokens(i, cut);
+        if pieces[i..cut].iter().any(|p| p.class & SPLIT != 0) {
+            count = exact(&pieces[i], &pieces[cut - 1]);
+            while count > chunk_size && cut > i + 1 && cut > min_cut {
+                cut -= 1;
+                count = exact(&pieces[i], &pieces[cut - 1]);
+            }
+        }
+        out.push(ChunkSpan {
+            start: pieces[i].start as usize,
+            end: pieces[cut - 1].end as usize,
+            tokens: count,
+        });
+        min_cut = cut + 1;
+        if cut >= n {
+            break;
+        }
+        i = next_start(pieces, &prefix, i, cut, chunk_size, overlap);
+    }
+    out
+}
+
+/// Start of the chunk after one that ends at `cut`: as far back as the overlap allows,
+/// preferring a sentence or paragraph start, always making progress.
+fn next_start(
+    pieces: &[Piece],
+    prefix: &[usize],
+    start: usize,
+    cut: usize,
+    chunk_size: usize,
+    overlap: usize,
+) -> usize {
+    if overlap == 0 {
+        return cut;
+    }
+    let tokens = |a: usize, b: usize| prefix[b] - prefix[a];
+    // Earliest candidate whose overlap fits.
+    let mut lo = cut;
+    while lo > start + 1 && tokens(lo - 1, cut) <= overlap {
+        lo -= 1;
+    }
+    // The next chunk must reach past `cut` by at least one piece.
+    let next_piece = tokens(cut, cut + 1);
+    let fits = |s: usize| tokens(s, cut) + next_piece <= chunk_size;
+    for want in [2u8, 1, 0] {
+        if let Some(s) = (lo..cut).find(|&s| (pieces[s].class & 0x7f) >= want && fits(s)) {
+            return s;
+        }
+    }
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Test counter: pieces are words with their leading whitespace; one token per 4 characters.
+    struct Words;
+    impl TokenCounter for Words {
+        fn for_each_piece(&self, text: &str, f: &mut dyn FnMut(usize, usize, u32)) {
+            let b = text.as_bytes();
+            let mut s = 0;
+            while s < b.len() {
+                let mut e = s;
+                while e < b.len() && b[e].is_ascii_whitespace() {
+                    e += 1;
+                }
+                while e < b.len() && !b[e].is_ascii_whitespace() {
+                    e += 1;
+                }
+                while !text.is_char_boundary(e) {
+                    e += 1;
+                }
+                f(s, e, (text[s..e].chars().count() as u32).div_ceil(4));
+                s = e;
+            }
+        }
+        fn count(&self, text: &str) -> usize {
+            let mut n = 0;
+            self.for_each_piece(text, &mut |_, _, t| n += t as usize);
+            n
+        }
+        fn token_ends(&self, piece: &str) -> Vec<usize> {
+            // A token is up to 4 characters.
+            let mut v: Vec<usize> = piece
+                .char_indices()
+                .map(|(i, _)| i)
+                .skip(4)
+                .step_by(4)
+                .collect();
+            v.push(piece.len());
+            v
+        }
+    }
+
+    fn check(text: &str, size: usize, overlap: usize) -> Vec<ChunkSpan> {
+        let spans = chunk(text, size, overlap, &Words).unwrap();
+        if text.is_empty() {
+            assert!(spans.is_empty());
+            return spans;
+        }
+        assert_eq!(spans[0].start, 0);
+        assert_eq!(spans.last().unwrap().end, text.len());
+        for w in spans.windows(2) {
+            assert!(w[1].start > w[0].start, "starts increase");
+            assert!(w[1].start <= w[0].end, "no gap");
+            assert!(w[1].end > w[0].end, "progress");
+            let shared = &text[w[1].start..w[0].end];
+            assert!(
+                Words.count(shared) <= overlap,
+                "overlap {} > {overlap}",
+                Words.count(shared)
+            );
+        }
+        for s in &spans {
+            assert!(text.is_char_boundary(s.start) && text.is_char_boundary(s.end));
+            let exact = Words.count(&text[s.start..s.end]);
+            assert_eq!(s.tokens, exact);
+            // Only a single character of more tokens than a chunk holds may exceed it.
+            let one_char = text[s.start..s.end].chars().count() == 1;
+            assert!(
+                s.tokens <= size || one_char,
+                "chunk of {} tokens > {size}",
+                s.tokens
+            );
+        }
+        spans
+    }
+
+    #[test]
+    fn bad_sizes() {
+        assert!(validate(0, 0).is_err());
+        assert!(validate(10, 10).is_err());
+        assert!(validate(10, -1).is_err());
+        assert!(validate(-5, 0).is_err());
+        assert!(validate(10, 9).is_ok());
+    }
+
+    #[test]
+    fn prefers_paragraphs_then_sentences() {
+        let para = "Alpha beta gamma delta. Epsilon zeta eta theta.";
+        let text = format!("{para}\n\n{para}\n\n{para}");
+        let spans = check(&text, 30, 0);
+        assert!(spans.len() >= 2);
+        assert!(
+            text[..spans[0].end].ends_with("theta."),
+            "{:?}",
+            &text[..spans[0].end]
+        );
+        let long = "One two three four five. Six seven eight nine ten. ".repeat(20);
+        let spans = check(&long, 25, 0);
+        for s in &spans[..spans.len() - 1] {
+            assert!(
+                long[s.start..s.end].trim_end().ends_with('.'),
+                "{:?}",
+                &long[s.start..s.end]
+            );
+        }
+    }
+
+    #[test]
+    fn overlap_and_coverage() {
+        let text = "The quick brown fox jumps over the lazy dog. ".repeat(200);
+        for (size, ov) in [(16, 0), (16, 4), (50, 10), (200, 20), (7, 6)] {
+            check(&text, size, ov);
+        }
+    }
+
+    #[test]
+    fn huge_piece_is_cut_on_char_boundaries() {
+        let text = "é".repeat(10_000) + " tail";
+        let spans = check(&text, 64, 8);
+        assert!(spans.len() > 10);
+    }
+
+    #[test]
+    fn empty_and_whitespace() {
+        check("", 10, 0);
+        let s = check("   \n\n  ", 10, 0);
+        assert_eq!(s.len(), 1);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn invariants(text in "\\PC{0,400}", size in 1usize..40, ov_frac in 0.0f64..0.9) {
+            let ov = ((size as f64) * ov_frac) as usize;
+            let ov = ov.min(size - 1);
+            check(&text, size, ov);
+        }
+
+        #[test]
+        fn any_bytes(data in proptest::collection::vec(proptest::num::u8::ANY, 0..600), size in 1usize..20) {
+            let text = String::from_utf8_lossy(&data);
+            check(&text, size, size / 3);
+        }
+    }
+}

@@ -1,7 +1,85 @@
-//! Bindings of `myai_core::normalize` (under construction).
+//! Bindings of `myai_core::normalize`.
 
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString};
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use myai_core::normalize::{normalize_bytes, normalize_str, NormalizeStats};
+
+/// Runs the normaliser on str (lone surrogates replaced and counted) or bytes (invalid UTF-8
+/// replaced and counted).
+fn run(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<(String, NormalizeStats)> {
+    if let Ok(s) = data.cast::<PyString>() {
+        return match s.to_str() {
+            Ok(text) => {
+                let text = text.to_owned();
+                crate::detach(py, move || {
+                    let (t, st) = normalize_str(&text);
+                    Ok((t.into_owned(), st))
+                })
+            }
+            Err(_) => {
+                // Lone surrogates cannot be UTF-8: decode the UTF-16 code units, each lone
+                // surrogate becoming one U+FFFD, and count them.
+                let raw = s.call_method1("encode", ("utf-16-le", "surrogatepass"))?;
+                let units: Vec<u16> = raw
+                    .cast::<PyBytes>()?
+                    .as_bytes()
+                    .chunks_exact(2)
+                    .map(|p| u16::from_le_bytes([p[0], p[1]]))
+                    .collect();
+                crate::detach(py, move || {
+                    let mut lone = 0usize;
+                    let text: String = char::decode_utf16(units)
+                        .map(|r| {
+                            r.unwrap_or_else(|_| {
+                                lone += 1;
+                                '\u{fffd}'
+                            })
+                        })
+                        .collect();
+                    let (t, mut st) = normalize_str(&text);
+                    st.invalid_sequences += lone;
+                    Ok((t.into_owned(), st))
+                })
+            }
+        };
+    }
+    let bytes: Vec<u8> = if let Ok(b) = data.cast::<PyBytes>() {
+        b.as_bytes().to_vec()
+    } else if let Ok(b) = data.cast::<PyByteArray>() {
+        b.to_vec()
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "normalize expects str or bytes, got {}",
+            data.get_type().name()?
+        )));
+    };
+    crate::detach(py, move || Ok(normalize_bytes(&bytes)))
+}
+
+#[pyfunction]
+fn normalize(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<String> {
+    Ok(run(py, data)?.0)
+}
+
+#[pyfunction]
+fn normalize_with_stats<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+) -> PyResult<(String, Bound<'py, PyDict>)> {
+    let (text, st) = run(py, data)?;
+    let d = PyDict::new(py);
+    d.set_item("invalid_sequences", st.invalid_sequences)?;
+    d.set_item("bom_removed", st.bom_removed)?;
+    d.set_item("newlines_converted", st.newlines_converted)?;
+    d.set_item("controls_removed", st.controls_removed)?;
+    d.set_item("nfc_applied", st.nfc_applied)?;
+    Ok((text, d))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(normalize, m)?)?;
+    m.add_function(wrap_pyfunction!(normalize_with_stats, m)?)?;
     Ok(())
 }

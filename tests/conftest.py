@@ -1,0 +1,41 @@
+"""Shared fixtures of the test suite."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path):
+    """Runs ``python -m myai ARGS`` in a subprocess from an empty folder, with MYAI_HOME in tmp."""
+
+    def run(
+        *args: str,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
+    ):
+        e = dict(os.environ, MYAI_HOME=str(tmp_path / "home"))
+        e.pop("MYAI_API_KEY", None)
+        if env:
+            e.update(env)
+        work = cwd or tmp_path / "cwd"
+        work.mkdir(parents=True, exist_ok=True)
+        return subprocess.run(
+            [sys.executable, "-m", "myai", *args],
+            cwd=work,
+            env=e,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    return run
