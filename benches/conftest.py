@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from myai.corpus import english_corpus
 
 ONE_M = 1_048_576

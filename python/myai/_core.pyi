@@ -3,7 +3,6 @@
 Offsets are byte offsets into the UTF-8 encoding of the text, as the core returns them.
 """
 
-from collections.abc import Iterable, Sequence
 
 __version__: str
 

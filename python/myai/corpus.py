@@ -101,7 +101,7 @@ _FUNCTION = ["the", "of", "and", "to", "a", "in", "that", "it", "was", "he", "sh
 
 
 def generated_corpus(n_tokens: int, seed: int = 7) -> str:
-    """Pseudo-English of about ``n_tokens`` tokens: Zipf-distributed words, sentences, paragraphs."""
+    """Pseudo-English of about ``n_tokens`` tokens: Zipf-distributed words in sentences."""
     rng = random.Random(seed)
     vocab = []
     for i in range(20_000):
