@@ -199,8 +199,8 @@ def _register() -> None:
 
 
 def config_dir() -> Path:
-    """The folder of config.yaml: inside the installed package (a link to the repository's
-    ``conf/`` in a source checkout)."""
+    """The folder of config.yaml, inside the package (``conf/`` at the repository root links to
+    it), so an installed wheel finds its configuration from any directory."""
     d = Path(str(resources.files("myai") / "conf"))
     if (d / "config.yaml").is_file():
         return d.resolve()
