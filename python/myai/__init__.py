@@ -6,6 +6,8 @@ The public API is re-exported here; ``myai._core`` (the Rust extension) is priva
 from __future__ import annotations
 
 from myai._core import __version__
+from myai.compression import CompressionMonitor, get_compression_monitor
+from myai.context import ContextManager, MillionTokenContextManager, VectorMemory
 from myai.errors import (
     CapacityError,
     ConfigError,
@@ -18,11 +20,16 @@ from myai.errors import (
 
 __all__ = [
     "CapacityError",
+    "CompressionMonitor",
     "ConfigError",
+    "ContextManager",
     "CorruptDataError",
     "CorruptStoreError",
     "MyaiError",
+    "MillionTokenContextManager",
     "StoreLockedError",
     "TokenizerError",
+    "VectorMemory",
     "__version__",
+    "get_compression_monitor",
 ]

@@ -1,0 +1,95 @@
+"""Extractive summaries: key sentences chosen by centrality, and keywords.
+
+Centrality is the LexRank idea in its cheapest form: a sentence is central when its words are
+the document's frequent words. Each sentence is scored by the mean TF-IDF weight (over the
+document's sentences) of its distinct content words, damped for very short sentences; the best
+sentences are returned in document order, within a token budget counted by the caller's
+counter, never one token over.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+__all__ = ["key_sentences", "keywords", "split_sentences"]
+
+_SENT = re.compile(r"[^.!?\n]+(?:[.!?]+[\"')\]]*|\n|$)")
+_WORD = re.compile(r"[^\W_]{2,}", re.UNICODE)
+_STOP = frozenset(
+    """a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself yourselves
+    said one upon shall may might must much well also""".split()
+)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences (and lines without end punctuation), stripped, empty ones dropped."""
+    return [s.strip() for s in _SENT.findall(text) if s.strip()]
+
+
+def _words(s: str) -> list[str]:
+    return [w for w in (m.lower() for m in _WORD.findall(s)) if w not in _STOP]
+
+
+def _scores(sentences: Sequence[str]) -> list[float]:
+    bags = [set(_words(s)) for s in sentences]
+    n = len(bags)
+    df: Counter[str] = Counter()
+    tf: Counter[str] = Counter()
+    for b in bags:
+        df.update(b)
+    for s in sentences:
+        tf.update(_words(s))
+    weight = {w: tf[w] * math.log(1 + n / df[w]) for w in df}
+    out = []
+    for b in bags:
+        if not b:
+            out.append(0.0)
+            continue
+        mean = sum(weight[w] for w in b) / len(b)
+        out.append(mean * min(1.0, len(b) / 6))
+    return out
+
+
+def key_sentences(
+    text: str, budget: int, count: Callable[[str], int], max_sentences: int | None = None
+) -> list[str]:
+    """The most central sentences of ``text`` in document order, whose token counts (by
+    ``count``, plus one separator token each) add up to at most ``budget``."""
+    sentences = split_sentences(text)
+    if not sentences or budget <= 0:
+        return []
+    scores = _scores(sentences)
+    order = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
+    chosen: list[int] = []
+    used = 0
+    for i in order:
+        if max_sentences is not None and len(chosen) >= max_sentences:
+            break
+        cost = count(sentences[i]) + 1
+        if used + cost <= budget:
+            chosen.append(i)
+            used += cost
+    return [sentences[i] for i in sorted(chosen)]
+
+
+def keywords(text: str, n: int = 12) -> list[str]:
+    """The ``n`` most characteristic content words (frequency damped by spread over sentences)."""
+    sentences = split_sentences(text) or [text]
+    tf: Counter[str] = Counter()
+    df: Counter[str] = Counter()
+    for s in sentences:
+        ws = _words(s)
+        tf.update(ws)
+        df.update(set(ws))
+    total = len(sentences)
+    scored = sorted(tf, key=lambda w: (-tf[w] * math.log(1 + total / df[w]), w))
+    return scored[:n]
