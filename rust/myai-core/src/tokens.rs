@@ -1,1 +1,0 @@
-//! tokens (under construction)
