@@ -1,0 +1,515 @@
+//! An incremental inverted index of text chunks, ranked with BM25 (the Lucene variant).
+//!
+//! Chunks get internal doc numbers in insertion order, so every posting list is sorted by
+//! construction and appending never reorders anything. Removal tombstones a doc number and
+//! fixes N, the total length and each of its terms' df at once (through a forward index of
+//! the chunk's terms), so scores stay exactly right; dead postings are dropped by a
+//! compaction once they exceed a quarter of all postings.
+//!
+//! Submodules: [`analyzer`] (text → terms), `postings` (block posting lists), `search`
+//! (MaxScore top-k with block bounds, and the exhaustive oracle) and `serialize`.
+
+pub mod analyzer;
+mod postings;
+mod search;
+mod serialize;
+mod stopwords;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use crate::{Error, Result};
+pub use analyzer::Analyzer;
+use postings::Postings;
+
+/// Dead postings may reach this fraction of all postings before a removal compacts.
+const COMPACT_FRACTION: f64 = 0.25;
+/// Doc numbers are u32 and `u32::MAX` marks an exhausted cursor.
+const MAX_DOCS: usize = (u32::MAX - 1) as usize;
+
+/// A BM25 index over chunks of text, each chunk belonging to one document.
+#[derive(Clone, Debug)]
+pub struct Bm25Index {
+    k1: f32,
+    b: f32,
+    analyzer: Analyzer,
+    /// Term id → term text, and back.
+    terms: Vec<Box<str>>,
+    term_ids: FxHashMap<Box<str>, u32>,
+    postings: Vec<Postings>,
+    // Per doc number (dead ones included until compaction).
+    chunk_ids: Vec<u64>,
+    doc_ids: Vec<u64>,
+    doc_lens: Vec<u32>,
+    live: Vec<u64>,
+    /// Forward index: the term ids of doc number `d` are `fwd_terms[fwd_off[d]..fwd_off[d+1]]`.
+    fwd_off: Vec<u64>,
+    fwd_terms: Vec<u32>,
+    // Live chunks only.
+    chunk_map: FxHashMap<u64, u32>,
+    doc_map: FxHashMap<u64, Vec<u32>>,
+    total_len: u64,
+    dead_postings: u64,
+}
+
+/// Summary numbers of an index, for statistics pages.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct IndexStats {
+    /// Live chunks.
+    pub chunks: usize,
+    /// Documents with at least one live chunk.
+    pub documents: usize,
+    /// Distinct terms with at least one live posting.
+    pub terms: usize,
+    /// Postings, dead ones included.
+    pub postings: usize,
+    /// Postings of removed chunks not yet compacted away.
+    pub dead_postings: usize,
+    /// Sum of live chunk lengths in terms.
+    pub total_terms: u64,
+    /// Mean live chunk length in terms.
+    pub avgdl: f64,
+}
+
+/// One chunk's terms after analysis: distinct local term ids with their frequencies.
+struct Analyzed {
+    len: u32,
+    entries: std::ops::Range<usize>,
+}
+
+/// The analysis of a contiguous slice of a batch, made by one worker with its own term table.
+struct SliceResult {
+    terms: Vec<String>,
+    entries: Vec<(u32, u32)>,
+    docs: Vec<Analyzed>,
+}
+
+const STOP: u32 = u32::MAX;
+
+fn analyze_slice<S: AsRef<str>>(analyzer: &Analyzer, texts: &[S]) -> SliceResult {
+    // Surface form → local term id (or STOP): each distinct word is stemmed once per slice.
+    let mut surface: FxHashMap<Box<str>, u32> = FxHashMap::default();
+    let mut stems: FxHashMap<String, u32> = FxHashMap::default();
+    let mut terms: Vec<String> = Vec::new();
+    let mut entries: Vec<(u32, u32)> = Vec::new();
+    let mut docs = Vec::with_capacity(texts.len());
+    // Per local term: the doc (index + 1) it was last seen in and its slot in `entries`.
+    let mut seen: Vec<(u32, u32)> = Vec::new();
+    let mut buf = String::new();
+    for (di, text) in texts.iter().enumerate() {
+        let start = entries.len();
+        let mark = di as u32 + 1;
+        let mut len = 0u32;
+        analyzer::tokenize(text.as_ref(), &mut buf, |word| {
+            let id = match surface.get(word) {
+                Some(&id) => id,
+                None => {
+                    let id = match analyzer.term(word) {
+                        None => STOP,
+                        Some(t) => match stems.get(t.as_ref()) {
+                            Some(&id) => id,
+                            None => {
+                                let id = terms.len() as u32;
+                                stems.insert(t.to_string(), id);
+                                terms.push(t.into_owned());
+                                seen.push((0, 0));
+                                id
+                            }
+                        },
+                    };
+                    surface.insert(word.into(), id);
+                    id
+                }
+            };
+            if id == STOP {
+                return;
+            }
+            len = len.saturating_add(1);
+            if let Some(s) = seen.get_mut(id as usize) {
+                if s.0 == mark {
+                    if let Some(e) = entries.get_mut(s.1 as usize) {
+                        e.1 = e.1.saturating_add(1);
+                    }
+                } else {
+                    *s = (mark, entries.len() as u32);
+                    entries.push((id, 1));
+                }
+            }
+        });
+        docs.push(Analyzed { len, entries: start..entries.len() });
+    }
+    SliceResult { terms, entries, docs }
+}
+
+impl Bm25Index {
+    /// An empty index. `k1 >= 0` and `0 <= b <= 1`, else [`Error::InvalidArgument`].
+    pub fn new(k1: f32, b: f32, stem: bool, stopwords: bool) -> Result<Self> {
+        if !(k1.is_finite() && k1 >= 0.0) {
+            return Err(Error::invalid(format!("k1 must be a finite number >= 0, got {k1}")));
+        }
+        if !(0.0..=1.0).contains(&b) {
+            return Err(Error::invalid(format!("b must be between 0 and 1, got {b}")));
+        }
+        Ok(Bm25Index {
+            k1,
+            b,
+            analyzer: Analyzer::new(stem, stopwords),
+            terms: Vec::new(),
+            term_ids: FxHashMap::default(),
+            postings: Vec::new(),
+            chunk_ids: Vec::new(),
+            doc_ids: Vec::new(),
+            doc_lens: Vec::new(),
+            live: Vec::new(),
+            fwd_off: vec![0],
+            fwd_terms: Vec::new(),
+            chunk_map: FxHashMap::default(),
+            doc_map: FxHashMap::default(),
+            total_len: 0,
+            dead_postings: 0,
+        })
+    }
+
+    /// BM25's term-frequency saturation parameter.
+    pub fn k1(&self) -> f32 {
+        self.k1
+    }
+
+    /// BM25's length-normalisation parameter.
+    pub fn b(&self) -> f32 {
+        self.b
+    }
+
+    /// The analyzer that turns chunk and query text into terms.
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+
+    /// The terms of `text` as this index sees them (for reference implementations and tests).
+    pub fn analyze(&self, text: &str) -> Vec<String> {
+        self.analyzer.analyze(text)
+    }
+
+    /// Live chunks.
+    pub fn len(&self) -> usize {
+        self.chunk_map.len()
+    }
+
+    /// Whether no live chunk is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.chunk_map.is_empty()
+    }
+
+    /// Whether the chunk is indexed (and not removed).
+    pub fn contains(&self, chunk_id: u64) -> bool {
+        self.chunk_map.contains_key(&chunk_id)
+    }
+
+    /// Distinct terms with at least one live posting.
+    pub fn num_terms(&self) -> usize {
+        self.postings.iter().filter(|p| p.df > 0).count()
+    }
+
+    /// Summary numbers.
+    pub fn stats(&self) -> IndexStats {
+        let postings = self.postings.iter().map(|p| p.docs.len()).sum();
+        IndexStats {
+            chunks: self.len(),
+            documents: self.doc_map.len(),
+            terms: self.num_terms(),
+            postings,
+            dead_postings: self.dead_postings as usize,
+            total_terms: self.total_len,
+            avgdl: if self.is_empty() { 0.0 } else { self.total_len as f64 / self.len() as f64 },
+        }
+    }
+
+    /// Adds one chunk. A chunk id already present is an [`Error::InvalidArgument`].
+    pub fn add(&mut self, chunk_id: u64, doc_id: u64, text: &str) -> Result<()> {
+        self.add_batch(&[chunk_id], &[doc_id], &[text])
+    }
+
+    /// Adds chunks: analysis runs in parallel, then one pass merges the postings. The batch
+    /// is checked first (lengths, duplicate ids), so on error nothing was added.
+    pub fn add_batch<S: AsRef<str> + Sync>(
+        &mut self,
+        chunk_ids: &[u64],
+        doc_ids: &[u64],
+        texts: &[S],
+    ) -> Result<()> {
+        if chunk_ids.len() != doc_ids.len() || chunk_ids.len() != texts.len() {
+            return Err(Error::invalid(format!(
+                "chunk_ids, doc_ids and texts must have the same length, got {}, {} and {}",
+                chunk_ids.len(),
+                doc_ids.len(),
+                texts.len()
+            )));
+        }
+        if self.chunk_ids.len() + chunk_ids.len() > MAX_DOCS {
+            return Err(Error::invalid("the index is full (2^32 - 2 chunks)"));
+        }
+        let mut fresh = rustc_hash::FxHashSet::default();
+        fresh.reserve(chunk_ids.len());
+        for &c in chunk_ids {
+            if self.chunk_map.contains_key(&c) || !fresh.insert(c) {
+                return Err(Error::invalid(format!("duplicate chunk_id {c}")));
+            }
+        }
+        if texts.is_empty() {
+            return Ok(());
+        }
+        let slices = split_by_bytes(texts, rayon::current_num_threads());
+        let analyzer = &self.analyzer;
+        let results: Vec<SliceResult> = slices
+            .par_iter()
+            .map(|r| analyze_slice(analyzer, texts.get(r.clone()).unwrap_or(&[])))
+            .collect();
+        self.merge(chunk_ids, doc_ids, results);
+        Ok(())
+    }
+
+    fn merge(&mut self, chunk_ids: &[u64], doc_ids: &[u64], results: Vec<SliceResult>) {
+        let mut i = 0usize;
+        let new_entries: usize = results.iter().map(|r| r.entries.len()).sum();
+        self.fwd_terms.reserve(new_entries);
+        for r in results {
+            // Global ids are given in order of first occurrence over the batch, whatever the
+            // slicing, so the index is the same on any number of threads.
+            let mut global = vec![u32::MAX; r.terms.len()];
+            for a in &r.docs {
+                let (Some(&chunk_id), Some(&doc_id)) = (chunk_ids.get(i), doc_ids.get(i)) else {
+                    return;
+                };
+                i += 1;
+                let d = self.chunk_ids.len() as u32;
+                for &(lid, tf) in r.entries.get(a.entries.clone()).unwrap_or(&[]) {
+                    let Some(g) = global.get_mut(lid as usize) else { continue };
+                    if *g == u32::MAX {
+                        let text = r.terms.get(lid as usize).map(String::as_str).unwrap_or("");
+                        *g = self.term_id_or_insert(text);
+                    }
+                    if let Some(p) = self.postings.get_mut(*g as usize) {
+                        p.push(d, tf, a.len);
+                    }
+                    self.fwd_terms.push(*g);
+                }
+                self.fwd_off.push(self.fwd_terms.len() as u64);
+                self.chunk_ids.push(chunk_id);
+                self.doc_ids.push(doc_id);
+                self.doc_lens.push(a.len);
+                if d as usize % 64 == 0 {
+                    self.live.push(0);
+                }
+                if let Some(w) = self.live.get_mut(d as usize / 64) {
+                    *w |= 1 << (d % 64);
+                }
+                self.chunk_map.insert(chunk_id, d);
+                self.doc_map.entry(doc_id).or_default().push(d);
+                self.total_len += a.len as u64;
+            }
+        }
+    }
+
+    fn term_id_or_insert(&mut self, text: &str) -> u32 {
+        if let Some(&id) = self.term_ids.get(text) {
+            return id;
+        }
+        let id = self.terms.len() as u32;
+        let boxed: Box<str> = text.into();
+        self.term_ids.insert(boxed.clone(), id);
+        self.terms.push(boxed);
+        self.postings.push(Postings::default());
+        id
+    }
+
+    fn is_live(&self, d: u32) -> bool {
+        self.live.get(d as usize / 64).is_some_and(|w| w & (1 << (d % 64)) != 0)
+    }
+
+    /// Removes one chunk; returns whether it was present.
+    pub fn remove(&mut self, chunk_id: u64) -> bool {
+        let Some(d) = self.chunk_map.remove(&chunk_id) else {
+            return false;
+        };
+        let doc_id = self.doc_ids.get(d as usize).copied().unwrap_or(0);
+        if let Some(v) = self.doc_map.get_mut(&doc_id) {
+            v.retain(|&x| x != d);
+            if v.is_empty() {
+                self.doc_map.remove(&doc_id);
+            }
+        }
+        self.kill(d);
+        self.maybe_compact();
+        true
+    }
+
+    /// Removes every chunk of a document; returns how many were removed.
+    pub fn remove_document(&mut self, doc_id: u64) -> usize {
+        let Some(ds) = self.doc_map.remove(&doc_id) else {
+            return 0;
+        };
+        for &d in &ds {
+            if let Some(&c) = self.chunk_ids.get(d as usize) {
+                self.chunk_map.remove(&c);
+            }
+            self.kill(d);
+        }
+        self.maybe_compact();
+        ds.len()
+    }
+
+    /// Tombstones doc number `d` and takes it out of N, the total length and its terms' df.
+    fn kill(&mut self, d: u32) {
+        if let Some(w) = self.live.get_mut(d as usize / 64) {
+            *w &= !(1 << (d % 64));
+        }
+        self.total_len -= self.doc_lens.get(d as usize).copied().unwrap_or(0) as u64;
+        let (lo, hi) = self.fwd_range(d);
+        for &t in self.fwd_terms.get(lo..hi).unwrap_or(&[]) {
+            if let Some(p) = self.postings.get_mut(t as usize) {
+                p.df = p.df.saturating_sub(1);
+            }
+        }
+        self.dead_postings += (hi - lo) as u64;
+    }
+
+    fn fwd_range(&self, d: u32) -> (usize, usize) {
+        let lo = self.fwd_off.get(d as usize).copied().unwrap_or(0) as usize;
+        let hi = self.fwd_off.get(d as usize + 1).copied().unwrap_or(lo as u64) as usize;
+        (lo, hi.max(lo))
+    }
+
+    fn maybe_compact(&mut self) {
+        let total = self.fwd_terms.len() as f64;
+        if self.dead_postings > 0 && self.dead_postings as f64 > total * COMPACT_FRACTION {
+            self.compact();
+        }
+    }
+
+    /// Drops dead doc numbers and their postings, renumbering the live ones in order.
+    pub fn compact(&mut self) {
+        if self.dead_postings == 0 && self.chunk_map.len() == self.chunk_ids.len() {
+            return;
+        }
+        let n = self.chunk_ids.len();
+        let mut remap = vec![u32::MAX; n];
+        let mut next = 0u32;
+        for (d, r) in remap.iter_mut().enumerate() {
+            if self.is_live(d as u32) {
+                *r = next;
+                next += 1;
+            }
+        }
+        let keep = |v: &mut Vec<u64>| {
+            let mut j = 0;
+            for d in 0..n {
+                if remap.get(d).is_some_and(|&r| r != u32::MAX) {
+                    v.swap(j, d);
+                    j += 1;
+                }
+            }
+            v.truncate(j);
+        };
+        keep(&mut self.chunk_ids);
+        keep(&mut self.doc_ids);
+        let mut lens = Vec::with_capacity(next as usize);
+        let mut fwd_off = Vec::with_capacity(next as usize + 1);
+        let mut fwd_terms = Vec::with_capacity(self.fwd_terms.len() - self.dead_postings as usize);
+        fwd_off.push(0u64);
+        for d in 0..n {
+            if remap.get(d).is_some_and(|&r| r != u32::MAX) {
+                lens.push(self.doc_lens.get(d).copied().unwrap_or(0));
+                let (lo, hi) = self.fwd_range(d as u32);
+                fwd_terms.extend_from_slice(self.fwd_terms.get(lo..hi).unwrap_or(&[]));
+                fwd_off.push(fwd_terms.len() as u64);
+            }
+        }
+        self.doc_lens = lens;
+        self.fwd_off = fwd_off;
+        self.fwd_terms = fwd_terms;
+        let doc_lens = &self.doc_lens;
+        self.postings.par_iter_mut().for_each(|p| {
+            let mut j = 0;
+            for i in 0..p.docs.len() {
+                let (d, tf) = (p.docs[i], p.tfs[i]);
+                if let Some(&r) = remap.get(d as usize) {
+                    if r != u32::MAX {
+                        p.docs[j] = r;
+                        p.tfs[j] = tf;
+                        j += 1;
+                    }
+                }
+            }
+            p.docs.truncate(j);
+            p.tfs.truncate(j);
+            p.docs.shrink_to_fit();
+            p.tfs.shrink_to_fit();
+            p.rebuild_blocks(doc_lens);
+        });
+        self.live = vec![0; (next as usize).div_ceil(64)];
+        for d in 0..next {
+            if let Some(w) = self.live.get_mut(d as usize / 64) {
+                *w |= 1 << (d % 64);
+            }
+        }
+        for v in self.chunk_map.values_mut() {
+            *v = remap.get(*v as usize).copied().unwrap_or(u32::MAX);
+        }
+        for v in self.doc_map.values_mut() {
+            for x in v.iter_mut() {
+                *x = remap.get(*x as usize).copied().unwrap_or(u32::MAX);
+            }
+        }
+        self.dead_postings = 0;
+    }
+
+    /// Approximate heap bytes held by the index (vectors by capacity, maps by bucket).
+    pub fn memory_bytes(&self) -> usize {
+        fn map_bytes<K, V>(m: &FxHashMap<K, V>) -> usize {
+            m.capacity() * (std::mem::size_of::<K>() + std::mem::size_of::<V>() + 1)
+        }
+        let terms: usize = self.terms.iter().map(|t| t.len() * 2).sum();
+        let doc_map: usize = self.doc_map.values().map(|v| v.capacity() * 4).sum();
+        std::mem::size_of::<Self>()
+            + terms
+            + self.terms.capacity() * 16
+            + map_bytes(&self.term_ids)
+            + self.postings.capacity() * std::mem::size_of::<Postings>()
+            + self.postings.iter().map(Postings::heap_bytes).sum::<usize>()
+            + self.chunk_ids.capacity() * 8
+            + self.doc_ids.capacity() * 8
+            + self.doc_lens.capacity() * 4
+            + self.live.capacity() * 8
+            + self.fwd_off.capacity() * 8
+            + self.fwd_terms.capacity() * 4
+            + map_bytes(&self.chunk_map)
+            + map_bytes(&self.doc_map)
+            + doc_map
+    }
+}
+
+/// Splits `texts` into about `parts * 2` contiguous ranges of similar byte size, so that a
+/// few long chunks do not leave one worker idle.
+fn split_by_bytes<S: AsRef<str>>(texts: &[S], parts: usize) -> Vec<std::ops::Range<usize>> {
+    let total: usize = texts.iter().map(|t| t.as_ref().len()).sum();
+    // Small batches are not worth a thread each.
+    let parts = if total < 64 * 1024 { 1 } else { (parts * 2).max(1) };
+    let target = total.div_ceil(parts).max(1);
+    let mut out = Vec::with_capacity(parts);
+    let (mut start, mut acc) = (0, 0);
+    for (i, t) in texts.iter().enumerate() {
+        acc += t.as_ref().len();
+        if acc >= target {
+            out.push(start..i + 1);
+            start = i + 1;
+            acc = 0;
+        }
+    }
+    if start < texts.len() {
+        out.push(start..texts.len());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
