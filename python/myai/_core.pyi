@@ -26,6 +26,8 @@ class TokenizerError(MyaiError):
 # --- end chunk ---
 
 # --- dedup ---
+from typing import final  # noqa: E402 (each module's section keeps its own imports)
+
 def hash64(text: str) -> int:
     """The exact-duplicate key of ``text``: xxh3-64 of its UTF-8 bytes, an int in [0, 2**64).
 
@@ -58,6 +60,7 @@ def find_duplicates(
         ValueError: ``threshold`` outside (0, 1] or ``num_perm`` outside [8, 1024].
     """
 
+@final
 class NearDupIndex:
     """An incremental near-duplicate index: texts stored as MinHash signatures under ids.
 
@@ -69,7 +72,9 @@ class NearDupIndex:
         ValueError: ``threshold`` outside (0, 1] or ``num_perm`` outside [8, 1024].
     """
 
-    def __init__(self, threshold: float = 0.85, num_perm: int = 128, seed: int = 0) -> None: ...
+    def __new__(
+        cls, threshold: float = 0.85, num_perm: int = 128, seed: int = 0
+    ) -> NearDupIndex: ...
     def add(self, id: int, text: str) -> None:
         """Stores ``text`` under ``id`` (an int in [0, 2**64)).
 
@@ -101,7 +106,7 @@ class NearDupIndex:
         """
 
     def __len__(self) -> int: ...
-    def __contains__(self, id: object) -> bool: ...
+    def __contains__(self, id: object, /) -> bool: ...
     def to_bytes(self) -> bytes:
         """The index as bytes (versioned, checksummed; equal indexes give equal bytes)."""
 
