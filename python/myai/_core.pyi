@@ -75,6 +75,106 @@ def chunk_text_batch(
 # --- end chunk ---
 
 # --- dedup ---
+from typing import final  # noqa: E402 (each module's section keeps its own imports)
+
+def hash64(text: str) -> int:
+    """The exact-duplicate key of ``text``: xxh3-64 of its UTF-8 bytes, an int in [0, 2**64).
+
+    The bytes are hashed as given: normalise first (Unicode form, whitespace) when different
+    spellings of the same text should be duplicates.
+    """
+
+def jaccard(a: str, b: str) -> float:
+    """Exact Jaccard similarity of the shingle sets of ``a`` and ``b``.
+
+    Shingles are runs of 3 consecutive words; a word is a maximal run of letters and digits,
+    lowercased, and each CJK ideograph or kana is a word of its own. A text of fewer than 3
+    words has one shingle (its whole word sequence); two texts without words score 1.0.
+    This is the similarity that ``find_duplicates`` and ``NearDupIndex`` estimate.
+    """
+
+def find_duplicates(
+    texts: Sequence[str], threshold: float = 0.85, num_perm: int = 128
+) -> list[list[int]]:
+    """Groups of duplicate texts, as lists of indices into ``texts``.
+
+    Two texts are duplicates when their bytes are equal or their estimated ``jaccard``
+    (MinHash over ``num_perm`` values, candidates from LSH bands, each verified on the full
+    signature) is at least ``threshold``; groups are closed under this relation
+    transitively. Each group has at least two indices, in increasing order, and groups are
+    ordered by their first index. Deterministic; the GIL is released and signatures are
+    computed on all cores.
+
+    Raises:
+        ValueError: ``threshold`` outside (0, 1] or ``num_perm`` outside [8, 1024].
+    """
+
+@final
+class NearDupIndex:
+    """An incremental near-duplicate index: texts stored as MinHash signatures under ids.
+
+    ``query`` finds stored texts whose estimated Jaccard similarity (see ``jaccard``) is at
+    least ``threshold``, at a cost independent of the number stored. Safe to share between
+    threads; long calls release the GIL. Signatures depend on ``num_perm`` and ``seed``.
+
+    Raises:
+        ValueError: ``threshold`` outside (0, 1] or ``num_perm`` outside [8, 1024].
+    """
+
+    def __new__(
+        cls, threshold: float = 0.85, num_perm: int = 128, seed: int = 0
+    ) -> NearDupIndex: ...
+    def add(self, id: int, text: str) -> None:
+        """Stores ``text`` under ``id`` (an int in [0, 2**64)).
+
+        Raises:
+            ValueError: ``id`` is negative or already stored.
+        """
+
+    def query(self, text: str) -> list[int]:
+        """Stored ids whose estimated similarity to ``text`` is >= threshold, best first."""
+
+    def add_batch(
+        self, ids: Sequence[int], texts: Sequence[str], skip_duplicates: bool = False
+    ) -> list[int | None]:
+        """Adds many texts, computing their signatures in parallel.
+
+        Returns, for each text in order, the best-matching id among the stored texts and the
+        batch's earlier texts, or None. With ``skip_duplicates=True`` a text that has a match
+        is not stored. The ids are checked before anything is stored.
+
+        Raises:
+            ValueError: lengths differ, or an id is negative, repeated or already stored.
+        """
+
+    def remove(self, id: int) -> bool:
+        """Removes ``id``; returns whether it was stored.
+
+        Raises:
+            ValueError: ``id`` is negative.
+        """
+
+    def __len__(self) -> int: ...
+    def __contains__(self, id: object, /) -> bool: ...
+    def to_bytes(self) -> bytes:
+        """The index as bytes (versioned, checksummed; equal indexes give equal bytes)."""
+
+    @staticmethod
+    def from_bytes(data: bytes) -> NearDupIndex:
+        """An index from ``to_bytes`` output.
+
+        Raises:
+            CorruptDataError: the data is truncated, damaged or not a dedup index.
+        """
+
+    @property
+    def threshold(self) -> float:
+        """The similarity threshold of matches."""
+
+    @property
+    def num_perm(self) -> int:
+        """Values per signature."""
+
 # --- end dedup ---
 
 # --- index ---

@@ -1,0 +1,197 @@
+//! MinHash signatures by one-permutation hashing with re-hashing densification.
+//!
+//! Classic MinHash hashes every shingle `num_perm` times. One-permutation hashing hashes each
+//! shingle once: the hash picks a bin and the bin keeps its smallest value, so a signature
+//! costs one hash per shingle. Bins that no shingle reached are then filled by further
+//! rounds in which every shingle is re-hashed with a new key and may land only in bins that
+//! are still empty (the densification of Mai et al., "On densification for minwise hashing",
+//! UAI 2020). For each bin, the first round that reaches it from A ∪ B and the smallest value
+//! in that round are a uniformly random shingle of A ∪ B, so two signatures agree in a bin
+//! with probability |A ∩ B| / |A ∪ B|: the plain MinHash estimator stays unbiased, and a
+//! text with m shingles costs about m + num_perm·ln(num_perm) hashes instead of m·num_perm.
+
+use super::shingle::{mix64, shingle_hashes};
+
+/// Reusable per-thread buffers, so that sketching a text allocates nothing.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    words: Vec<u8>,
+    shingles: Vec<u64>,
+    open: Vec<u64>,
+    touched: Vec<u64>,
+}
+
+/// Computes signatures of `num_perm` 32-bit values under one seed. Two signatures are
+/// comparable only when made by hashers of equal `num_perm` and seed.
+#[derive(Clone, Debug)]
+pub(crate) struct MinHasher {
+    num_perm: usize,
+    seed_key: u64,
+}
+
+/// Bit `i` of a bitset.
+#[inline]
+fn bit(set: &[u64], i: usize) -> bool {
+    set.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1)
+}
+
+impl MinHasher {
+    pub(crate) fn new(num_perm: usize, seed: u64) -> Self {
+        MinHasher {
+            num_perm,
+            seed_key: mix64(seed ^ 0x6d79_6169_6464_7570),
+        }
+    }
+
+    pub(crate) fn num_perm(&self) -> usize {
+        self.num_perm
+    }
+
+    fn round_key(&self, round: u64) -> u64 {
+        mix64(
+            self.seed_key
+                .wrapping_add(round.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+        )
+    }
+
+    /// Writes the signature of `text` into `sig` (whose length must be `num_perm`). A text
+    /// without shingles gets the all-`u32::MAX` signature, equal to every other such text's.
+    pub(crate) fn sketch_into(&self, text: &str, scratch: &mut Scratch, sig: &mut [u32]) {
+        scratch.shingles.clear();
+        shingle_hashes(text, &mut scratch.words, &mut scratch.shingles);
+        self.sketch_shingles(
+            &scratch.shingles,
+            &mut scratch.open,
+            &mut scratch.touched,
+            sig,
+        );
+    }
+
+    fn sketch_shingles(
+        &self,
+        shingles: &[u64],
+        open: &mut Vec<u64>,
+        touched: &mut Vec<u64>,
+        sig: &mut [u32],
+    ) {
+        let k = sig.len();
+        sig.fill(u32::MAX);
+        if shingles.is_empty() || k == 0 {
+            return;
+        }
+        let nwords = k.div_ceil(64);
+        open.clear();
+        open.resize(nwords, u64::MAX);
+        if let Some(last) = open.last_mut() {
+            if k % 64 != 0 {
+                *last = (1u64 << (k % 64)) - 1;
+            }
+        }
+        touched.clear();
+        touched.resize(nwords, 0);
+        let mut remaining = k;
+        // A cap that no real text reaches (the expectation is num_perm·H(num_perm) rounds for
+        // a one-shingle text): bins still empty after it keep u32::MAX, deterministically.
+        let max_rounds = 64 * k as u64 + 64;
+        let kk = k as u64;
+        for round in 0..max_rounds {
+            let key = self.round_key(round);
+            let mut hits = 0usize;
+            for &s in shingles {
+                let h = mix64(s ^ key);
+                // Fast range reduction of the high half picks the bin; the low half is the value.
+                let bin = (((h >> 32) * kk) >> 32) as usize;
+                if !bit(open, bin) {
+                    continue;
+                }
+                let v = h as u32;
+                let (Some(t), Some(slot)) = (touched.get_mut(bin / 64), sig.get_mut(bin)) else {
+                    continue;
+                };
+                let mask = 1u64 << (bin % 64);
+                if *t & mask == 0 {
+                    *t |= mask;
+                    *slot = v;
+                    hits += 1;
+                } else if v < *slot {
+                    *slot = v;
+                }
+            }
+            if hits > 0 {
+                for (o, t) in open.iter_mut().zip(touched.iter_mut()) {
+                    *o &= !*t;
+                    *t = 0;
+                }
+                remaining -= hits;
+                if remaining == 0 {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Bins in which two signatures agree; divided by their length, the estimated Jaccard.
+#[inline]
+pub(crate) fn agreements(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).filter(|(x, y)| x == y).count()
+}
+
+/// Estimated Jaccard similarity: the fraction of bins in which the signatures agree.
+#[cfg(test)]
+pub(crate) fn estimate(a: &[u32], b: &[u32]) -> f64 {
+    if a.is_empty() || a.len() != b.len() {
+        return 0.0;
+    }
+    agreements(a, b) as f64 / a.len() as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sig(h: &MinHasher, text: &str) -> Vec<u32> {
+        let mut s = vec![0; h.num_perm()];
+        h.sketch_into(text, &mut Scratch::default(), &mut s);
+        s
+    }
+
+    #[test]
+    fn every_bin_is_filled_even_for_one_shingle() {
+        for k in [8, 63, 64, 65, 128, 1024] {
+            let h = MinHasher::new(k, 3);
+            let s = sig(&h, "lonely");
+            assert!(
+                s.iter().all(|&v| v != u32::MAX),
+                "one shingle fills every bin"
+            );
+            let s = sig(
+                &h,
+                "the quick brown fox jumps over the lazy dog again and again",
+            );
+            assert_eq!(s.len(), k);
+            assert!(s.iter().all(|&v| v != u32::MAX));
+        }
+    }
+
+    #[test]
+    fn seeds_give_different_signatures() {
+        let t = "alpha beta gamma delta epsilon zeta eta theta";
+        assert_ne!(
+            sig(&MinHasher::new(64, 0), t),
+            sig(&MinHasher::new(64, 1), t)
+        );
+        assert_eq!(
+            sig(&MinHasher::new(64, 7), t),
+            sig(&MinHasher::new(64, 7), t)
+        );
+    }
+
+    #[test]
+    fn empty_text_signature() {
+        let h = MinHasher::new(32, 0);
+        assert!(sig(&h, "").iter().all(|&v| v == u32::MAX));
+        assert_eq!(estimate(&sig(&h, ""), &sig(&h, "!!")), 1.0);
+        assert_eq!(estimate(&sig(&h, ""), &sig(&h, "a b c")), 0.0);
+    }
+}
