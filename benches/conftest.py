@@ -18,3 +18,35 @@ def corpus_1m() -> str:
 @pytest.fixture(scope="session")
 def corpus_source() -> str:
     return english_corpus(1000)[1]
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:  # type: ignore[no-untyped-def]
+    """A table of medians per group, each peer's time as a multiple of myai's."""
+    bs = getattr(config, "_benchmarksession", None)
+    if bs is None or getattr(bs, "disabled", True):
+        return
+    groups: dict[str, list[tuple[str, float]]] = {}
+    for b in bs.benchmarks:
+        stats = getattr(b, "stats", None)
+        if stats is None or not getattr(stats, "rounds", 0):
+            continue
+        groups.setdefault(b.group or "-", []).append((b.name, stats.median))
+    if not groups:
+        return
+    tr = terminalreporter
+    tr.write_sep("=", "medians and ratios (peer time / myai time; > 1 means myai is faster)")
+    for group, rows in sorted(groups.items()):
+        ours = [m for n, m in rows if "myai" in n or "_ours" in n]
+        base = ours[0] if ours else None
+        tr.write_line(f"[{group}]")
+        for name, med in sorted(rows, key=lambda r: r[1]):
+            ratio = f"{med / base:8.2f}x" if base else ""
+            tr.write_line(f"  {name:<48}{_fmt_time(med):>12}  {ratio}")
+
+
+def _fmt_time(s: float) -> str:
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} us"
+    if s < 1:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.3f} s"

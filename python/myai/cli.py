@@ -69,7 +69,10 @@ def _parser() -> _Parser:
 
 
 def _cmd_stats(cfg: DictConfig, ns: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from myai import _core
+    from myai.context import DB_NAME, ContextManager
 
     info: dict[str, Any] = {
         "version": _core.__version__,
@@ -81,13 +84,30 @@ def _cmd_stats(cfg: DictConfig, ns: argparse.Namespace) -> int:
             "storage_dir": cfg.context.storage_dir,
         },
     }
-    if ns.json:
-        print(json.dumps(info, indent=2))
+    store = Path(cfg.context.storage_dir).expanduser()
+    if (store / DB_NAME).is_file():
+        with ContextManager.open(store, readonly=True, tokenizer=cfg.context.tokenizer) as cm:
+            st = cm.get_statistics()
+        info["context"].update({k: v for k, v in st.items() if k != "compression"})
+        info["compression"] = st["compression"]
     else:
-        print(f"myai {info['version']} — scenario {info['scenario']}")
-        print(f"  data_dir      {info['data_dir']}")
-        for k, v in info["context"].items():
-            print(f"  context.{k:<14}{v}")
+        info["context"]["total_documents"] = 0
+    if ns.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    print(f"myai {info['version']} — scenario {info['scenario']}")
+    print(f"  data_dir            {info['data_dir']}")
+    c = info["context"]
+    print(f"  storage_dir         {c['storage_dir']}")
+    print(f"  documents           {c.get('total_documents', 0)}")
+    if c.get("total_documents"):
+        print(f"  tokens              {c['total_tokens']:,} of {c['max_tokens']:,} "
+              f"({100 * c['capacity_used']:.1f}% used)")
+        print(f"  chunks              {c['total_chunks']:,} (average {c['average_chunk_size']:.0f} tokens)")
+        print(f"  on disk / in RAM    {c['storage_size_mb']:.2f} MB / {c['memory_mb']:.2f} MB")
+        comp = info["compression"]
+        print(f"  compression         storage {comp['storage_ratio']:.2f}:1, "
+              f"context {comp['context_ratio']:.2f}:1")
     return 0
 
 

@@ -7,10 +7,12 @@ Zipf word distribution, sentences and paragraphs stands in, identical on every r
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import re
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 __all__ = [
@@ -100,14 +102,20 @@ _SYLLABLES = [
 _FUNCTION = ["the", "of", "and", "to", "a", "in", "that", "it", "was", "he", "she", "with"]
 
 
-def generated_corpus(n_tokens: int, seed: int = 7) -> str:
-    """Pseudo-English of about ``n_tokens`` tokens: Zipf-distributed words in sentences."""
-    rng = random.Random(seed)
+@cache
+def _vocab() -> tuple[list[str], list[float]]:
     vocab = []
     for i in range(20_000):
-        r = random.Random(i * 7919 + seed)
+        r = random.Random(i * 7919 + 7)
         vocab.append("".join(r.choice(_SYLLABLES) for _ in range(r.randint(1, 4))))
-    weights = [1.0 / (i + 1) for i in range(len(vocab))]
+    return vocab, list(itertools.accumulate(1.0 / (i + 1) for i in range(len(vocab))))
+
+
+def generated_corpus(n_tokens: int, seed: int = 7) -> str:
+    """Pseudo-English of about ``n_tokens`` tokens: Zipf-distributed words in sentences (one
+    vocabulary for every seed; the seed picks the text)."""
+    rng = random.Random(seed)
+    vocab, cum = _vocab()
     target_chars = int(n_tokens * CHARS_PER_TOKEN)
     out: list[str] = []
     size = 0
@@ -115,7 +123,7 @@ def generated_corpus(n_tokens: int, seed: int = 7) -> str:
         para = []
         for _ in range(rng.randint(2, 8)):
             n = rng.randint(6, 24)
-            words = rng.choices(vocab, weights, k=n)
+            words = rng.choices(vocab, cum_weights=cum, k=n)
             for j in range(n):
                 if rng.random() < 0.35:
                     words[j] = rng.choice(_FUNCTION)

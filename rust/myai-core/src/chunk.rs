@@ -10,6 +10,7 @@
 //! alone has more tokens than that). Output is deterministic.
 
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
 use crate::tokens::TokenCounter;
@@ -73,8 +74,13 @@ pub fn chunk(
         return Ok(Vec::new());
     }
     let pieces = pieces(text, chunk_size, counter);
-    // A chunk holding part of a cut piece may tokenize differently on its own: count it exactly.
-    let exact = |a: &Piece, b: &Piece| counter.count(&text[a.start as usize..b.end as usize]);
+    // A chunk holding part of a cut piece may tokenize differently on its own: count it exactly
+    // (memoised: a long run without whitespace is often one pattern repeated).
+    let memo = std::cell::RefCell::new(FxHashMap::<&str, usize>::default());
+    let exact = |a: &Piece, b: &Piece| {
+        let t = &text[a.start as usize..b.end as usize];
+        *memo.borrow_mut().entry(t).or_insert_with(|| counter.count(t))
+    };
     Ok(pack(&pieces, chunk_size, chunk_overlap, &exact))
 }
 
@@ -90,7 +96,7 @@ fn pieces(text: &str, chunk_size: usize, counter: &dyn TokenCounter) -> Vec<Piec
             counter.for_each_piece(block, &mut |s, e, t| {
                 let (s, e) = (lo + s, lo + e);
                 if t as usize > chunk_size {
-                    split_long_piece(text, s, e, counter, &mut out);
+                    split_long_piece(text, s, e, chunk_size, counter, &mut out);
                 } else {
                     out.push(Piece {
                         start: s as u32,
@@ -100,8 +106,13 @@ fn pieces(text: &str, chunk_size: usize, counter: &dyn TokenCounter) -> Vec<Piec
                     });
                 }
             });
+            let b = text.as_bytes();
             for p in out.iter_mut() {
-                p.class = p.class.max(cut_class(text.as_bytes(), p.start as usize));
+                let pos = p.start as usize;
+                p.class |= cut_class(b, pos);
+                if pos > 0 && b[pos - 1].is_ascii_whitespace() {
+                    p.class |= WS_END;
+                }
             }
             out
         })
@@ -134,46 +145,42 @@ fn block_bounds(text: &str) -> Vec<usize> {
     bounds
 }
 
-/// Cuts a piece of more tokens than a chunk holds into sub-pieces at its token ends (tokens
-/// that end inside a UTF-8 character merged by `token_ends`); each sub-piece is counted on its
-/// own, and chunks holding them are recounted exactly when packed.
-fn split_long_piece(
-    text: &str,
-    s: usize,
-    e: usize,
-    counter: &dyn TokenCounter,
-    out: &mut Vec<Piece>,
-) {
-    let mut prev = 0usize;
-    let piece = &text[s..e];
+/// Cuts a piece of more tokens than a chunk holds into sub-pieces of at most `chunk_size`
+/// bytes (a token is at least one byte, so each fits in a chunk), on character boundaries.
+/// Each sub-piece is counted on its own (memoised: long runs are often repetitive); chunks
+/// holding them are recounted exactly when packed.
+fn split_long_piece(text: &str, s: usize, e: usize, chunk_size: usize, counter: &dyn TokenCounter, out: &mut Vec<Piece>) {
+    let step = chunk_size.clamp(1, 4096);
+    let mut memo: FxHashMap<&str, u32> = FxHashMap::default();
+    let mut lo = s;
     let mut first = true;
-    for end in counter.token_ends(piece) {
-        if end <= prev || end > piece.len() || !piece.is_char_boundary(end) {
-            continue;
+    while lo < e {
+        // At most `step` bytes, on a character boundary (a whole character when one is longer).
+        let mut hi = (lo + step).min(e);
+        while hi > lo && !text.is_char_boundary(hi) {
+            hi -= 1;
         }
-        let t = counter.count(&piece[prev..end]).max(1) as u32;
-        out.push(Piece {
-            start: (s + prev) as u32,
-            end: (s + end) as u32,
-            tokens: t,
-            class: if first { 0 } else { SPLIT },
-        });
+        if hi == lo {
+            hi = (lo + step).min(e);
+            while !text.is_char_boundary(hi) {
+                hi += 1;
+            }
+        }
+        let sub = &text[lo..hi];
+        let t = *memo.entry(sub).or_insert_with(|| counter.count(sub).max(1) as u32);
+        out.push(Piece { start: lo as u32, end: hi as u32, tokens: t, class: if first { 0 } else { SPLIT } });
         first = false;
-        prev = end;
-    }
-    if prev < piece.len() {
-        let t = counter.count(&piece[prev..]).max(1) as u32;
-        out.push(Piece {
-            start: (s + prev) as u32,
-            end: e as u32,
-            tokens: t,
-            class: SPLIT,
-        });
+        lo = hi;
     }
 }
 
 /// Class marker of a sub-piece of a split piece (lowest preference; triggers a recount).
 const SPLIT: u8 = 0x80;
+/// Marker of a cut just after whitespace: a BPE pre-tokenizer merges whitespace at the end of
+/// a text (`\s+(?!\S)`), so a chunk ending there may count differently on its own. Such cuts
+/// are avoided, and recounted exactly when unavoidable.
+const WS_END: u8 = 0x40;
+const CLASS: u8 = 0x3f;
 
 fn cut_class(b: &[u8], pos: usize) -> u8 {
     if pos == 0 || pos >= b.len() {
@@ -189,6 +196,10 @@ fn cut_class(b: &[u8], pos: usize) -> u8 {
         hi += 1;
     }
     let newlines = b[lo..hi].iter().filter(|&&c| c == b'\n').count();
+    if newlines > 0 && after_heading(b, lo) {
+        // Keep a heading with the text under it.
+        return 1;
+    }
     if newlines >= 2 || (newlines == 1 && b.get(hi) == Some(&b'#')) {
         return 3;
     }
@@ -209,6 +220,18 @@ fn cut_class(b: &[u8], pos: usize) -> u8 {
     1
 }
 
+/// True when the line ending at `end` is a markdown heading (`#`-prefixed).
+fn after_heading(b: &[u8], end: usize) -> bool {
+    let floor = end.saturating_sub(256);
+    let start = b[floor..end].iter().rposition(|&c| c == b'\n').map_or(floor, |i| floor + i + 1);
+    if start == floor && floor > 0 {
+        return false;
+    }
+    let line = &b[start..end];
+    let hashes = line.iter().take_while(|&&c| c == b'#').count();
+    (1..=6).contains(&hashes) && line.get(hashes) == Some(&b' ')
+}
+
 /// Greedy packing with preferred cut points and token overlap.
 fn pack(
     pieces: &[Piece],
@@ -224,7 +247,8 @@ fn pack(
         prefix.push(prefix.last().copied().unwrap_or(0) + p.tokens as usize);
     }
     let tokens = |a: usize, b: usize| prefix[b] - prefix[a];
-    let class = |i: usize| if i >= n { 3 } else { pieces[i].class & 0x7f };
+    let class = |i: usize| if i >= n { 3 } else { pieces[i].class & CLASS };
+    let safe_end = |i: usize| i >= n || pieces[i].class & WS_END == 0;
     let mut out: Vec<ChunkSpan> = Vec::new();
     let mut i = 0usize;
     // Each chunk must end past the previous one.
@@ -240,13 +264,13 @@ fn pack(
         } else {
             let half = chunk_size / 2;
             let mut chosen = end_max;
-            'search: for (want, min_fill) in [(3u8, half), (2, half), (1, 0)] {
+            'search: for (want, min_fill) in [(3u8, half), (2, half), (1, 0), (0, 0)] {
                 let mut c = end_max;
                 while c > i && c >= min_cut {
                     if tokens(i, c) < min_fill {
                         break;
                     }
-                    if class(c) >= want {
+                    if class(c) >= want && safe_end(c) {
                         chosen = c;
                         break 'search;
                     }
@@ -257,10 +281,12 @@ fn pack(
         };
         let mut cut = cut;
         let mut count = tokens(i, cut);
-        if pieces[i..cut].iter().any(|p| p.class & SPLIT != 0) {
+        if !safe_end(cut) || pieces[i..cut].iter().any(|p| p.class & SPLIT != 0) {
             count = exact(&pieces[i], &pieces[cut - 1]);
             while count > chunk_size && cut > i + 1 && cut > min_cut {
-                cut -= 1;
+                // Shrink in proportion first, then piece by piece.
+                let guess = i + (cut - i) * chunk_size / count;
+                cut = if guess > i && guess < cut - 1 { guess.max(min_cut) } else { cut - 1 };
                 count = exact(&pieces[i], &pieces[cut - 1]);
             }
         }
@@ -301,7 +327,7 @@ fn next_start(
     let next_piece = tokens(cut, cut + 1);
     let fits = |s: usize| tokens(s, cut) + next_piece <= chunk_size;
     for want in [2u8, 1, 0] {
-        if let Some(s) = (lo..cut).find(|&s| (pieces[s].class & 0x7f) >= want && fits(s)) {
+        if let Some(s) = (lo..cut).find(|&s| (pieces[s].class & CLASS) >= want && fits(s)) {
             return s;
         }
     }
