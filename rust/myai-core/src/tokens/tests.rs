@@ -330,3 +330,22 @@ fn fit_estimator() {
         println!("{:<34} n={:>8} row={row:?} tail tokens/byte×1024={slope:.0}", estimate::CLASS_NAMES[c], cnt[c].iter().sum::<u64>());
     }
 }
+
+/// Timing harness for `perf` (not a test of behaviour): `MYAI_CORPUS=file cargo test --profile
+/// profiling -p myai-core profile_count -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn profile_count() {
+    let (Some(p), Ok(c)) = (default_gguf(), std::env::var("MYAI_CORPUS")) else { return };
+    let t = Tokenizer::from_gguf(&p).unwrap();
+    let text = std::fs::read_to_string(c).unwrap();
+    let e = Tokenizer::estimator();
+    for (name, t) in [("bpe", &t), ("estimate", &e)] {
+        let t0 = std::time::Instant::now();
+        let mut n = 0;
+        for _ in 0..10 {
+            n = t.count_serial(&text);
+        }
+        println!("{name}: {n} tokens, {:?} per pass", t0.elapsed() / 10);
+    }
+}
