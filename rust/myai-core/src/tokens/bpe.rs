@@ -47,9 +47,93 @@ pub(crate) struct Sym {
 /// Per-thread scratch space and piece cache.
 #[derive(Default)]
 pub(crate) struct Scratch {
+    /// Pieces of 2..=7 bytes (most English words), count included in the slot.
+    tiny: Tiny,
+    /// Pieces up to 15 bytes, packed with their length into one key (no memcmp, one hash step).
+    small: FxHashMap<u128, u32>,
     cache: FxHashMap<Box<[u8]>, u32>,
     pub(crate) syms: Vec<Sym>,
     ranks: Vec<u64>,
+}
+
+/// An open-addressing table of u64 slots: 7 key bytes, the length (3 bits) and the count
+/// (5 bits) in one word, so a lookup is one multiply and usually one cache line. 0 is empty.
+#[derive(Default)]
+struct Tiny {
+    slots: Vec<u64>,
+    len: usize,
+}
+
+const TINY_KEY: u64 = (1 << 59) - 1;
+const TINY_MAX_SLOTS: usize = 1 << 20;
+
+impl Tiny {
+    #[inline]
+    fn key(piece: &[u8]) -> u64 {
+        let mut k = [0u8; 8];
+        if let Some(dst) = k.get_mut(..piece.len()) {
+            dst.copy_from_slice(piece);
+        }
+        u64::from_le_bytes(k) | (piece.len() as u64) << 56
+    }
+
+    #[inline]
+    fn slot(&self, key: u64) -> usize {
+        let bits = self.slots.len().trailing_zeros();
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+    }
+
+    #[inline]
+    fn get(&self, key: u64) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot(key);
+        loop {
+            let s = *self.slots.get(i)?;
+            if s == 0 {
+                return None;
+            }
+            if s & TINY_KEY == key {
+                return Some((s >> 59) as u32);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn insert(&mut self, key: u64, count: u32) {
+        if count >= 32 {
+            return;
+        }
+        if (self.len + 1) * 2 > self.slots.len() {
+            let cap = (self.slots.len() * 2).max(1 << 12);
+            let old = std::mem::take(&mut self.slots);
+            self.len = 0;
+            if cap > TINY_MAX_SLOTS {
+                self.slots = vec![0; TINY_MAX_SLOTS]; // full: start over rather than grow
+            } else {
+                self.slots = vec![0; cap];
+                for s in old.into_iter().filter(|&s| s != 0) {
+                    self.put(s);
+                }
+            }
+        }
+        self.put(key | (count as u64) << 59);
+    }
+
+    fn put(&mut self, entry: u64) {
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot(entry & TINY_KEY);
+        while let Some(s) = self.slots.get_mut(i) {
+            if *s == 0 {
+                *s = entry;
+                self.len += 1;
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
 }
 
 /// A byte-level BPE vocabulary with its pre-tokenizer and added tokens.
@@ -281,9 +365,37 @@ impl Bpe {
     /// Token count of one piece, through this thread's cache.
     #[inline]
     pub(crate) fn piece_count(&self, piece: &[u8], sc: &mut Scratch) -> u32 {
-        if piece.len() == 1 {
-            let has = self.byte_id.get(piece[0] as usize).copied().unwrap_or(NONE) != NONE || self.unk.is_some();
+        if let [b] = piece {
+            let has = self.byte_id.get(*b as usize).copied().unwrap_or(NONE) != NONE || self.unk.is_some();
             return has as u32;
+        }
+        if piece.len() < 8 {
+            let key = Tiny::key(piece);
+            if let Some(c) = sc.tiny.get(key) {
+                return c;
+            }
+            self.merge_piece(piece, sc);
+            let c = sc.syms.len() as u32;
+            sc.tiny.insert(key, c);
+            return c;
+        }
+        if piece.len() < 16 {
+            let mut k = [0u8; 16];
+            if let Some(dst) = k.get_mut(..piece.len()) {
+                dst.copy_from_slice(piece);
+            }
+            k[15] = piece.len() as u8;
+            let key = u128::from_le_bytes(k);
+            if let Some(&c) = sc.small.get(&key) {
+                return c;
+            }
+            self.merge_piece(piece, sc);
+            let c = sc.syms.len() as u32;
+            if sc.small.len() >= CACHE_CAP {
+                sc.small.clear();
+            }
+            sc.small.insert(key, c);
+            return c;
         }
         if piece.len() <= CACHE_MAX_PIECE {
             if let Some(&c) = sc.cache.get(piece) {

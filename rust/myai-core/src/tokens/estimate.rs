@@ -9,14 +9,14 @@
 //! How the table was fitted: `cargo test -p myai-core --release fit_estimator -- --ignored
 //! --nocapture` counts every piece of the Gutenberg novels in `../shared/data/haystack`
 //! (~2.4 M SmolLM2 tokens) with the exact GGUF tokenizer and prints, per class and byte
-//! length, the mean exact token count of the pieces (lengths above `MAX_LEN` share the
-//! per-byte slope of the longest lengths). The numbers below are that output.
+//! length below `MAX_LEN`, the mean exact token count of the pieces, and for longer pieces
+//! their tokens per byte. The numbers below are that output, lightly smoothed (see `TABLE`).
 
 use super::pretok::{cls_at, newline_cut, Cls, Splitter};
 
 /// Fixed-point unit: one token.
 pub(crate) const ONE: u32 = 1024;
-/// Byte lengths tabulated per class; longer pieces extrapolate with `SLOPE`.
+/// Pieces shorter than this many bytes are tabulated per class; longer ones use `RATE`.
 pub(crate) const MAX_LEN: usize = 16;
 /// Number of piece classes.
 pub(crate) const NCLS: usize = 9;
@@ -34,22 +34,25 @@ pub(crate) const CLASS_NAMES: [&str; NCLS] = [
     "other non-ASCII",
 ];
 
-/// Mean tokens (×1024) per class and byte length 1..=MAX_LEN (index 0 unused).
+/// Mean tokens (×1024) per class and byte length 1..MAX_LEN (index 0 unused), as fitted,
+/// then smoothed by hand: lengths never seen (0) or seen a handful of times filled from their
+/// neighbours and each row made non-decreasing.
 #[rustfmt::skip]
-pub(crate) static TABLE: [[u32; MAX_LEN + 1]; NCLS] = [
-    [0, 1024, 1024, 1024, 1024, 1024, 1024, 1100, 1200, 1400, 1600, 1800, 2000, 2200, 2400, 2600, 2800],
-    [0, 1024, 1024, 1100, 1200, 1400, 1600, 1800, 2000, 2200, 2400, 2600, 2800, 3000, 3200, 3400, 3600],
-    [0, 1024, 1024, 1024, 1100, 1200, 1400, 1600, 1800, 2000, 2200, 2400, 2600, 2800, 3000, 3200, 3400],
-    [0, 1024, 1024, 1100, 1200, 1400, 1600, 1800, 2000, 2200, 2400, 2600, 2800, 3000, 3200, 3400, 3600],
-    [0, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024],
-    [0, 1024, 1024, 1200, 1400, 1600, 1800, 2000, 2200, 2400, 2600, 2800, 3000, 3200, 3400, 3600, 3800],
-    [0, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024],
-    [0, 1024, 1024, 1024, 1024, 1200, 1400, 1600, 1800, 2000, 2200, 2400, 2600, 2800, 3000, 3200, 3400],
-    [0, 1024, 1024, 1024, 1024, 1200, 1400, 1600, 1800, 2000, 2200, 2400, 2600, 2800, 3000, 3200, 3400],
+pub(crate) static TABLE: [[u32; MAX_LEN]; NCLS] = [
+    [0, 1024, 1024, 1024, 1028, 1035, 1070, 1119, 1178, 1268, 1303, 1404, 1532, 1594, 1676, 1738],
+    [0, 1024, 1024, 1039, 1131, 1285, 1602, 1830, 2018, 2215, 2352, 2495, 2827, 2960, 3041, 3041],
+    [0, 1024, 1024, 1025, 1045, 1125, 1342, 1592, 1951, 2185, 2359, 2565, 2628, 2831, 2831, 2831],
+    [0, 1024, 1026, 1079, 1231, 1390, 1878, 1980, 2400, 2450, 2900, 2950, 2950, 2958, 3300, 3400],
+    [0, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024],
+    [0, 1024, 1044, 1508, 1816, 2068, 2215, 2215, 2600, 2800, 3000, 3200, 3400, 3600, 3800, 4000],
+    [0, 1024, 1024, 1024, 1041, 1043, 1043, 1104, 1232, 1232, 1365, 1434, 1434, 1434, 1434, 1434],
+    [0, 1024, 1024, 1408, 2048, 2952, 2964, 2964, 2964, 4058, 4058, 4160, 4608, 5120, 5120, 5120],
+    [0, 1024, 1024, 1025, 1086, 2042, 2042, 2299, 2970, 3065, 3324, 3324, 3324, 3324, 3324, 3324],
 ];
 
-/// Tokens (×1024) per byte beyond MAX_LEN, per class.
-pub(crate) static SLOPE: [u32; NCLS] = [256, 256, 256, 256, 1024, 512, 0, 300, 300];
+/// Tokens (×1024) per byte of pieces of MAX_LEN bytes or more, per class (fitted: total tokens
+/// over total bytes of those pieces; the digit class never has such pieces).
+pub(crate) static RATE: [u32; NCLS] = [115, 222, 217, 240, 1024, 260, 51, 320, 225];
 
 /// The class of a piece (as the SmolLM2 pre-tokenizer cuts it).
 pub(crate) fn class_of(piece: &str) -> usize {
@@ -87,10 +90,9 @@ pub(crate) fn piece_estimate(piece: &str) -> u32 {
     let c = class_of(piece).min(NCLS - 1);
     let n = piece.len();
     let row = &TABLE[c];
-    if n <= MAX_LEN {
-        row[n]
-    } else {
-        row[MAX_LEN].saturating_add(SLOPE[c].saturating_mul((n - MAX_LEN) as u32))
+    match row.get(n) {
+        Some(&e) => e,
+        None => row[MAX_LEN - 1].max(RATE[c].saturating_mul(u32::try_from(n).unwrap_or(u32::MAX))),
     }
 }
 

@@ -151,9 +151,32 @@ impl Splitter {
         j
     }
 
+    /// End of a run of letters starting at `i`, ASCII fast.
+    #[inline(always)]
+    fn letters_end(text: &str, mut i: usize, end: usize) -> usize {
+        let b = text.as_bytes();
+        while i < end {
+            match b.get(i) {
+                Some(x) if x.is_ascii_alphabetic() => i += 1,
+                Some(x) if *x >= 0x80 => return Self::run_end(text, i, end, Cls::L),
+                _ => return i,
+            }
+        }
+        end
+    }
+
     /// One match of the GPT-2 regex at `i`.
+    #[inline]
     fn next_regex(&self, text: &str, i: usize, end: usize) -> usize {
         let b = text.as_bytes();
+        // The common English cases first: " word" and "word".
+        match b.get(i) {
+            Some(b' ') if i + 1 < end && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic) => {
+                return Self::letters_end(text, i + 2, end)
+            }
+            Some(x) if x.is_ascii_alphabetic() => return Self::letters_end(text, i + 1, end),
+            _ => {}
+        }
         let digits = self.digits != Digits::Off;
         let (c0, l0) = cls_at(text, i);
         if digits && c0 == Cls::N {

@@ -315,18 +315,32 @@ fn fit_estimator() {
     }
     println!("total tokens {total}");
     for c in 0..estimate::NCLS {
-        let mut row = vec![0u32; estimate::MAX_LEN + 1];
+        let mut row = vec![0u32; estimate::MAX_LEN];
         for (l, slot) in row.iter_mut().enumerate().skip(1) {
-            // Pool the tail into the last cell so sparse lengths do not make noise.
-            let (s, n) = if l == estimate::MAX_LEN {
-                ((l..65).map(|k| sum[c][k]).sum::<u64>(), (l..65).map(|k| cnt[c][k]).sum::<u64>())
-            } else {
-                (sum[c][l], cnt[c][l])
-            };
+            let (s, n) = (sum[c][l], cnt[c][l]);
             *slot = if n > 0 { ((s * 1024) as f64 / n as f64).round() as u32 } else { 0 };
         }
         let (ts, tb): (u64, u64) = (estimate::MAX_LEN..65).fold((0, 0), |(a, b), k| (a + sum[c][k], b + cnt[c][k] * k as u64));
         let slope = if tb > 0 { (ts * 1024) as f64 / tb as f64 } else { 0.0 };
-        println!("{:<34} n={:>8} row={row:?} tail tokens/byte×1024={slope:.0}", estimate::CLASS_NAMES[c], cnt[c].iter().sum::<u64>());
+        println!("{:<34} n={:>8} row={row:?} rate (tokens/byte×1024 from MAX_LEN on)={slope:.0}", estimate::CLASS_NAMES[c], cnt[c].iter().sum::<u64>());
+    }
+}
+
+/// Timing harness for `perf` (not a test of behaviour): `MYAI_CORPUS=file cargo test --profile
+/// profiling -p myai-core profile_count -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn profile_count() {
+    let (Some(p), Ok(c)) = (default_gguf(), std::env::var("MYAI_CORPUS")) else { return };
+    let t = Tokenizer::from_gguf(&p).unwrap();
+    let text = std::fs::read_to_string(c).unwrap();
+    let e = Tokenizer::estimator();
+    for (name, t) in [("bpe", &t), ("estimate", &e)] {
+        let t0 = std::time::Instant::now();
+        let mut n = 0;
+        for _ in 0..10 {
+            n = t.count_serial(&text);
+        }
+        println!("{name}: {n} tokens, {:?} per pass", t0.elapsed() / 10);
     }
 }
