@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from myai._core import Bm25Index, CorruptDataError
 from myai.corpus import english_corpus
 
@@ -78,7 +77,7 @@ def assert_same_ranking(ours: list[tuple[int, float]], ref: dict[int, float], k:
     """Same ids in the same order, except that near-equal scores may swap."""
     want = ranked(ref, k)
     assert len(ours) == len(want)
-    for (cid, score), rid in zip(ours, want):
+    for (cid, score), rid in zip(ours, want, strict=True):
         assert score == pytest.approx(ref[cid], abs=1e-4)
         assert ref[cid] == pytest.approx(ref[rid], abs=1e-4)
 
@@ -104,7 +103,7 @@ def test_scores_equal_bm25s_lucene(index: Bm25Index, chunks: list[str]) -> None:
 
 def test_scores_equal_python_reference(index: Bm25Index, chunks: list[str]) -> None:
     tokens = [index.analyze(c) for c in chunks]
-    for q in queries_from(chunks, 30, seed=2) + ["whale whale sea", "said said said"]:
+    for q in [*queries_from(chunks, 30, seed=2), "whale whale sea", "said said said"]:
         ref = reference_scores(tokens, index.analyze(q))
         for k in (1, 10, 50):
             assert_same_ranking(index.search(q, top_k=k), ref, k)
