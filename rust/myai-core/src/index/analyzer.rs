@@ -197,10 +197,19 @@ mod tests {
 
     #[test]
     fn ascii_and_unicode_words() {
-        assert_eq!(words("Hello, World! it's 2024_x"), ["hello", "world", "it", "s", "2024", "x"]);
-        assert_eq!(words("ÉCOLE naïve Straße ΣΟΦΙΑ"), ["école", "naïve", "straße", "σοφια"]);
+        assert_eq!(
+            words("Hello, World! it's 2024_x"),
+            ["hello", "world", "it", "s", "2024", "x"]
+        );
+        assert_eq!(
+            words("ÉCOLE naïve Straße ΣΟΦΙΑ"),
+            ["école", "naïve", "straße", "σοφια"]
+        );
         assert_eq!(words("مرحبا بالعالم"), ["مرحبا", "بالعالم"]);
-        assert_eq!(words("東京タワーへ行く"), ["東", "京", "タ", "ワ", "ー", "へ", "行", "く"]);
+        assert_eq!(
+            words("東京タワーへ行く"),
+            ["東", "京", "タ", "ワ", "ー", "へ", "行", "く"]
+        );
         assert_eq!(words("abc東def"), ["abc", "東", "def"]);
         assert_eq!(words("🙂 emoji🙂ok"), ["emoji", "ok"]);
         assert!(words("").is_empty() && words(" ,.;").is_empty());
@@ -209,7 +218,10 @@ mod tests {
     #[test]
     fn stem_and_stopwords() {
         let a = Analyzer::new(true, true);
-        assert_eq!(a.analyze("The running whales were swimming"), ["run", "whale", "swim"]);
+        assert_eq!(
+            a.analyze("The running whales were swimming"),
+            ["run", "whale", "swim"]
+        );
         let plain = Analyzer::new(false, false);
         assert_eq!(plain.analyze("The Whales"), ["the", "whales"]);
     }

@@ -30,8 +30,8 @@ const MAX_DOCS: usize = (u32::MAX - 1) as usize;
 /// A BM25 index over chunks of text, each chunk belonging to one document.
 #[derive(Clone, Debug)]
 pub struct Bm25Index {
-    k1: f32,
-    b: f32,
+    k1: f64,
+    b: f64,
     analyzer: Analyzer,
     /// Term id → term text, and back.
     terms: Vec<Box<str>>,
@@ -86,9 +86,92 @@ struct SliceResult {
 
 const STOP: u32 = u32::MAX;
 
+/// A word of up to 16 bytes packed into an integer: hashing and comparing it is a couple of
+/// instructions instead of a memcmp (words never contain NUL, so zero padding is unambiguous).
+#[inline(always)]
+fn short_key(word: &str) -> Option<u128> {
+    // Two overlapping loads instead of a copy into a zeroed buffer: the copy's variable-length
+    // memcpy stalls the following 16-byte load on store forwarding.
+    let b = word.as_bytes();
+    let n = b.len();
+    let le64 = |s: &[u8]| s.try_into().map(u64::from_le_bytes).unwrap_or(0);
+    let le32 = |s: &[u8]| s.try_into().map(u32::from_le_bytes).unwrap_or(0) as u64;
+    let (lo, hi) = match n {
+        0 => (0, 0),
+        1..=3 => (b.iter().rev().fold(0u64, |a, &c| a << 8 | c as u64), 0),
+        4..=7 => (
+            le32(b.get(..4)?) | (le32(b.get(n - 4..)?) >> (8 * (8 - n))) << 32,
+            0,
+        ),
+        8 => (le64(b.get(..8)?), 0),
+        9..=16 => (le64(b.get(..8)?), le64(b.get(n - 8..)?) >> (8 * (16 - n))),
+        _ => return None,
+    };
+    Some(lo as u128 | (hi as u128) << 64)
+}
+
+/// Entries of the direct-mapped front of [`SurfaceCache`]: small enough for L1, which the
+/// frequent words of a Zipf distribution then almost never leave.
+const FRONT: usize = 2048;
+
+/// Surface form → local term id (or [`STOP`]), so each distinct word is stemmed once.
+struct SurfaceCache {
+    front_keys: Vec<u128>,
+    front_ids: Vec<u32>,
+    short: FxHashMap<u128, u32>,
+    long: FxHashMap<Box<str>, u32>,
+}
+
+#[inline(always)]
+fn front_slot(k: u128) -> usize {
+    let x = (k as u64) ^ ((k >> 64) as u64).rotate_left(29);
+    (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 53) as usize % FRONT
+}
+
+impl SurfaceCache {
+    fn new() -> Self {
+        let mut short = FxHashMap::default();
+        short.reserve(8192);
+        SurfaceCache {
+            // Key 0 is the empty word, which the tokenizer never emits.
+            front_keys: vec![0; FRONT],
+            front_ids: vec![0; FRONT],
+            short,
+            long: FxHashMap::default(),
+        }
+    }
+
+    #[inline(always)]
+    fn get(&mut self, word: &str) -> Option<u32> {
+        match short_key(word) {
+            Some(k) => {
+                let slot = front_slot(k);
+                if self.front_keys.get(slot) == Some(&k) {
+                    return self.front_ids.get(slot).copied();
+                }
+                let id = *self.short.get(&k)?;
+                if let (Some(fk), Some(fi)) =
+                    (self.front_keys.get_mut(slot), self.front_ids.get_mut(slot))
+                {
+                    *fk = k;
+                    *fi = id;
+                }
+                Some(id)
+            }
+            None => self.long.get(word).copied(),
+        }
+    }
+
+    fn insert(&mut self, word: &str, id: u32) {
+        match short_key(word) {
+            Some(k) => self.short.insert(k, id),
+            None => self.long.insert(word.into(), id),
+        };
+    }
+}
+
 fn analyze_slice<S: AsRef<str>>(analyzer: &Analyzer, texts: &[S]) -> SliceResult {
-    // Surface form → local term id (or STOP): each distinct word is stemmed once per slice.
-    let mut surface: FxHashMap<Box<str>, u32> = FxHashMap::default();
+    let mut surface = SurfaceCache::new();
     let mut stems: FxHashMap<String, u32> = FxHashMap::default();
     let mut terms: Vec<String> = Vec::new();
     let mut entries: Vec<(u32, u32)> = Vec::new();
@@ -102,7 +185,7 @@ fn analyze_slice<S: AsRef<str>>(analyzer: &Analyzer, texts: &[S]) -> SliceResult
         let mut len = 0u32;
         analyzer::tokenize(text.as_ref(), &mut buf, |word| {
             let id = match surface.get(word) {
-                Some(&id) => id,
+                Some(id) => id,
                 None => {
                     let id = match analyzer.term(word) {
                         None => STOP,
@@ -117,7 +200,7 @@ fn analyze_slice<S: AsRef<str>>(analyzer: &Analyzer, texts: &[S]) -> SliceResult
                             }
                         },
                     };
-                    surface.insert(word.into(), id);
+                    surface.insert(word, id);
                     id
                 }
             };
@@ -136,19 +219,30 @@ fn analyze_slice<S: AsRef<str>>(analyzer: &Analyzer, texts: &[S]) -> SliceResult
                 }
             }
         });
-        docs.push(Analyzed { len, entries: start..entries.len() });
+        docs.push(Analyzed {
+            len,
+            entries: start..entries.len(),
+        });
     }
-    SliceResult { terms, entries, docs }
+    SliceResult {
+        terms,
+        entries,
+        docs,
+    }
 }
 
 impl Bm25Index {
     /// An empty index. `k1 >= 0` and `0 <= b <= 1`, else [`Error::InvalidArgument`].
-    pub fn new(k1: f32, b: f32, stem: bool, stopwords: bool) -> Result<Self> {
+    pub fn new(k1: f64, b: f64, stem: bool, stopwords: bool) -> Result<Self> {
         if !(k1.is_finite() && k1 >= 0.0) {
-            return Err(Error::invalid(format!("k1 must be a finite number >= 0, got {k1}")));
+            return Err(Error::invalid(format!(
+                "k1 must be a finite number >= 0, got {k1}"
+            )));
         }
         if !(0.0..=1.0).contains(&b) {
-            return Err(Error::invalid(format!("b must be between 0 and 1, got {b}")));
+            return Err(Error::invalid(format!(
+                "b must be between 0 and 1, got {b}"
+            )));
         }
         Ok(Bm25Index {
             k1,
@@ -171,12 +265,12 @@ impl Bm25Index {
     }
 
     /// BM25's term-frequency saturation parameter.
-    pub fn k1(&self) -> f32 {
+    pub fn k1(&self) -> f64 {
         self.k1
     }
 
     /// BM25's length-normalisation parameter.
-    pub fn b(&self) -> f32 {
+    pub fn b(&self) -> f64 {
         self.b
     }
 
@@ -220,7 +314,11 @@ impl Bm25Index {
             postings,
             dead_postings: self.dead_postings as usize,
             total_terms: self.total_len,
-            avgdl: if self.is_empty() { 0.0 } else { self.total_len as f64 / self.len() as f64 },
+            avgdl: if self.is_empty() {
+                0.0
+            } else {
+                self.total_len as f64 / self.len() as f64
+            },
         }
     }
 
@@ -269,12 +367,14 @@ impl Bm25Index {
     }
 
     fn merge(&mut self, chunk_ids: &[u64], doc_ids: &[u64], results: Vec<SliceResult>) {
-        let mut i = 0usize;
+        let first_doc = self.chunk_ids.len() as u32;
         let new_entries: usize = results.iter().map(|r| r.entries.len()).sum();
         self.fwd_terms.reserve(new_entries);
-        for r in results {
-            // Global ids are given in order of first occurrence over the batch, whatever the
-            // slicing, so the index is the same on any number of threads.
+        let mut i = 0usize;
+        // Pass 1: global term ids, doc numbers and the forward index. Global ids are given in
+        // order of first occurrence over the batch, whatever the slicing, so the index is the
+        // same on any number of threads.
+        for r in &results {
             let mut global = vec![u32::MAX; r.terms.len()];
             for a in &r.docs {
                 let (Some(&chunk_id), Some(&doc_id)) = (chunk_ids.get(i), doc_ids.get(i)) else {
@@ -282,14 +382,13 @@ impl Bm25Index {
                 };
                 i += 1;
                 let d = self.chunk_ids.len() as u32;
-                for &(lid, tf) in r.entries.get(a.entries.clone()).unwrap_or(&[]) {
-                    let Some(g) = global.get_mut(lid as usize) else { continue };
+                for &(lid, _) in r.entries.get(a.entries.clone()).unwrap_or(&[]) {
+                    let Some(g) = global.get_mut(lid as usize) else {
+                        continue;
+                    };
                     if *g == u32::MAX {
                         let text = r.terms.get(lid as usize).map(String::as_str).unwrap_or("");
                         *g = self.term_id_or_insert(text);
-                    }
-                    if let Some(p) = self.postings.get_mut(*g as usize) {
-                        p.push(d, tf, a.len);
                     }
                     self.fwd_terms.push(*g);
                 }
@@ -308,6 +407,86 @@ impl Bm25Index {
                 self.total_len += a.len as u64;
             }
         }
+        // Pass 2: the new postings. The forward index of the new docs lists (term, doc) in doc
+        // order; tfs come from the slices in the same order.
+        let fwd_start = self.fwd_off.get(first_doc as usize).copied().unwrap_or(0) as usize;
+        let new_fwd = self.fwd_terms.get(fwd_start..).unwrap_or(&[]);
+        let tfs = results.iter().flat_map(|r| r.entries.iter().map(|e| e.1));
+        let n_terms = self.postings.len();
+        if new_fwd.len() < n_terms / 4 + 1024 {
+            // Small batch: append in place.
+            let mut d = first_doc;
+            let mut end = self.fwd_off.get(d as usize + 1).copied().unwrap_or(0) as usize;
+            for (k, (&g, tf)) in new_fwd.iter().zip(tfs).enumerate() {
+                while fwd_start + k >= end {
+                    d += 1;
+                    end = self
+                        .fwd_off
+                        .get(d as usize + 1)
+                        .copied()
+                        .unwrap_or(u64::MAX) as usize;
+                }
+                let dl = self.doc_lens.get(d as usize).copied().unwrap_or(0);
+                if let Some(p) = self.postings.get_mut(g as usize) {
+                    p.push(d, tf, dl);
+                }
+            }
+            return;
+        }
+        // Large batch: counting sort of the new postings by term, then each term's run is
+        // appended at once, terms in parallel.
+        let mut start = vec![0u32; n_terms + 1];
+        for &g in new_fwd {
+            if let Some(c) = start.get_mut(g as usize + 1) {
+                *c += 1;
+            }
+        }
+        for t in 0..n_terms {
+            start[t + 1] += start[t];
+        }
+        let mut fill = start.clone();
+        let mut docs = vec![0u32; new_fwd.len()];
+        let mut tfv = vec![0u32; new_fwd.len()];
+        let mut d = first_doc;
+        let mut end = self.fwd_off.get(d as usize + 1).copied().unwrap_or(0) as usize;
+        for (k, (&g, tf)) in new_fwd.iter().zip(tfs).enumerate() {
+            while fwd_start + k >= end {
+                d += 1;
+                end = self
+                    .fwd_off
+                    .get(d as usize + 1)
+                    .copied()
+                    .unwrap_or(u64::MAX) as usize;
+            }
+            if let Some(f) = fill.get_mut(g as usize) {
+                let at = *f as usize;
+                *f += 1;
+                if let (Some(x), Some(y)) = (docs.get_mut(at), tfv.get_mut(at)) {
+                    *x = d;
+                    *y = tf;
+                }
+            }
+        }
+        let doc_lens = &self.doc_lens;
+        self.postings
+            .par_iter_mut()
+            .with_min_len(256)
+            .enumerate()
+            .for_each(|(t, p)| {
+                let lo = start.get(t).copied().unwrap_or(0) as usize;
+                let hi = start.get(t + 1).copied().unwrap_or(0) as usize;
+                if lo < hi {
+                    let (ds, ts) = (
+                        docs.get(lo..hi).unwrap_or(&[]),
+                        tfv.get(lo..hi).unwrap_or(&[]),
+                    );
+                    p.docs.reserve(ds.len());
+                    p.tfs.reserve(ds.len());
+                    for (&d, &tf) in ds.iter().zip(ts) {
+                        p.push(d, tf, doc_lens.get(d as usize).copied().unwrap_or(0));
+                    }
+                }
+            });
     }
 
     fn term_id_or_insert(&mut self, text: &str) -> u32 {
@@ -323,7 +502,9 @@ impl Bm25Index {
     }
 
     fn is_live(&self, d: u32) -> bool {
-        self.live.get(d as usize / 64).is_some_and(|w| w & (1 << (d % 64)) != 0)
+        self.live
+            .get(d as usize / 64)
+            .is_some_and(|w| w & (1 << (d % 64)) != 0)
     }
 
     /// Removes one chunk; returns whether it was present.
@@ -375,7 +556,11 @@ impl Bm25Index {
 
     fn fwd_range(&self, d: u32) -> (usize, usize) {
         let lo = self.fwd_off.get(d as usize).copied().unwrap_or(0) as usize;
-        let hi = self.fwd_off.get(d as usize + 1).copied().unwrap_or(lo as u64) as usize;
+        let hi = self
+            .fwd_off
+            .get(d as usize + 1)
+            .copied()
+            .unwrap_or(lo as u64) as usize;
         (lo, hi.max(lo))
     }
 
@@ -475,7 +660,11 @@ impl Bm25Index {
             + self.terms.capacity() * 16
             + map_bytes(&self.term_ids)
             + self.postings.capacity() * std::mem::size_of::<Postings>()
-            + self.postings.iter().map(Postings::heap_bytes).sum::<usize>()
+            + self
+                .postings
+                .iter()
+                .map(Postings::heap_bytes)
+                .sum::<usize>()
             + self.chunk_ids.capacity() * 8
             + self.doc_ids.capacity() * 8
             + self.doc_lens.capacity() * 4
@@ -488,12 +677,12 @@ impl Bm25Index {
     }
 }
 
-/// Splits `texts` into about `parts * 2` contiguous ranges of similar byte size, so that a
-/// few long chunks do not leave one worker idle.
+/// Splits `texts` into `parts` contiguous ranges of similar byte size (one per worker, so
+/// each distinct word is stemmed once per worker).
 fn split_by_bytes<S: AsRef<str>>(texts: &[S], parts: usize) -> Vec<std::ops::Range<usize>> {
     let total: usize = texts.iter().map(|t| t.as_ref().len()).sum();
     // Small batches are not worth a thread each.
-    let parts = if total < 64 * 1024 { 1 } else { (parts * 2).max(1) };
+    let parts = if total < 64 * 1024 { 1 } else { parts.max(1) };
     let target = total.div_ceil(parts).max(1);
     let mut out = Vec::with_capacity(parts);
     let (mut start, mut acc) = (0, 0);

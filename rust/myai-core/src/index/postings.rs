@@ -18,7 +18,11 @@ pub(crate) struct BlockMeta {
 
 impl BlockMeta {
     fn new(doc: u32, tf: u32, dl: u32) -> Self {
-        BlockMeta { last_doc: doc, max_tf: tf, min_ratio: dl as f32 / tf as f32 }
+        BlockMeta {
+            last_doc: doc,
+            max_tf: tf,
+            min_ratio: dl as f32 / tf as f32,
+        }
     }
 
     fn include(&mut self, doc: u32, tf: u32, dl: u32) {
@@ -77,7 +81,10 @@ impl Postings {
 
     /// The bound of [`BlockMeta::bound`] over the whole list.
     pub fn bound(&self, alpha: f32, beta: f32) -> f32 {
-        self.blocks.iter().map(|m| m.bound(alpha, beta)).fold(0.0, f32::max)
+        self.blocks
+            .iter()
+            .map(|m| m.bound(alpha, beta))
+            .fold(0.0, f32::max)
     }
 
     pub fn heap_bytes(&self) -> usize {

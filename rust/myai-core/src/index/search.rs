@@ -48,7 +48,9 @@ impl Eq for Hit {}
 
 impl Ord for Hit {
     fn cmp(&self, o: &Self) -> Ordering {
-        o.score.total_cmp(&self.score).then(self.chunk_id.cmp(&o.chunk_id))
+        o.score
+            .total_cmp(&self.score)
+            .then(self.chunk_id.cmp(&o.chunk_id))
     }
 }
 
@@ -65,7 +67,10 @@ struct TopK {
 
 impl TopK {
     fn new(k: usize) -> Self {
-        TopK { k, heap: BinaryHeap::with_capacity(k + 1) }
+        TopK {
+            k,
+            heap: BinaryHeap::with_capacity(k + 1),
+        }
     }
 
     /// Scores below this cannot enter (scores equal to it may, with a smaller chunk id).
@@ -90,7 +95,11 @@ impl TopK {
     }
 
     fn into_sorted(self) -> Vec<(u64, f32)> {
-        self.heap.into_sorted_vec().into_iter().map(|h| (h.chunk_id, h.score)).collect()
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|h| (h.chunk_id, h.score))
+            .collect()
     }
 }
 
@@ -104,7 +113,9 @@ struct Allowed<'a> {
 impl Allowed<'_> {
     #[inline(always)]
     fn contains(&self, d: u32) -> bool {
-        self.bits.get(d as usize / 64).is_some_and(|w| w & (1 << (d % 64)) != 0)
+        self.bits
+            .get(d as usize / 64)
+            .is_some_and(|w| w & (1 << (d % 64)) != 0)
     }
 }
 
@@ -162,7 +173,9 @@ impl Bm25Index {
         let n = self.len() as f64;
         let mut out: Vec<(u32, u32)> = Vec::new();
         for t in self.analyzer.analyze(query) {
-            let Some(&id) = self.term_ids.get(t.as_str()) else { continue };
+            let Some(&id) = self.term_ids.get(t.as_str()) else {
+                continue;
+            };
             match out.iter_mut().find(|(i, _)| *i == id) {
                 Some((_, c)) => *c += 1,
                 None => out.push((id, 1)),
@@ -176,20 +189,33 @@ impl Bm25Index {
                 }
                 let df = p.df as f64;
                 let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln() as f32;
-                Some(QueryTerm { postings: p, weight: qtf as f32 * idf })
+                Some(QueryTerm {
+                    postings: p,
+                    weight: qtf as f32 * idf,
+                })
             })
             .collect()
     }
 
     fn norm(&self) -> Norm {
-        let avgdl = if self.is_empty() { 1.0 } else { self.total_len as f64 / self.len() as f64 };
+        let avgdl = if self.is_empty() {
+            1.0
+        } else {
+            self.total_len as f64 / self.len() as f64
+        };
         let avgdl = if avgdl > 0.0 { avgdl } else { 1.0 };
-        Norm { alpha: self.k1 * (1.0 - self.b), beta: (self.k1 as f64 * self.b as f64 / avgdl) as f32 }
+        Norm {
+            alpha: (self.k1 * (1.0 - self.b)) as f32,
+            beta: (self.k1 * self.b / avgdl) as f32,
+        }
     }
 
     fn allowed(&self, filter: Option<&[u64]>) -> Allowed<'_> {
         match filter {
-            None => Allowed { bits: std::borrow::Cow::Borrowed(&self.live), list: None },
+            None => Allowed {
+                bits: std::borrow::Cow::Borrowed(&self.live),
+                list: None,
+            },
             Some(doc_ids) => {
                 let mut bits = vec![0u64; self.live.len()];
                 let mut list = Vec::new();
@@ -204,14 +230,22 @@ impl Bm25Index {
                     }
                 }
                 list.sort_unstable();
-                Allowed { bits: std::borrow::Cow::Owned(bits), list: Some(list) }
+                Allowed {
+                    bits: std::borrow::Cow::Owned(bits),
+                    list: Some(list),
+                }
             }
         }
     }
 
     /// The `top_k` best chunks for `query` as `(chunk_id, score)`, best first, ties broken
     /// by the smaller chunk id. With `filter`, only chunks of those documents are ranked.
-    pub fn search(&self, query: &str, top_k: usize, filter: Option<&[u64]>) -> Result<Vec<(u64, f32)>> {
+    pub fn search(
+        &self,
+        query: &str,
+        top_k: usize,
+        filter: Option<&[u64]>,
+    ) -> Result<Vec<(u64, f32)>> {
         let terms = self.query_terms(query);
         if terms.is_empty() || top_k == 0 {
             return Ok(Vec::new());
@@ -269,7 +303,13 @@ impl Bm25Index {
 
     /// MaxScore: terms sorted by bound; the low-bound prefix whose bounds sum below the
     /// threshold is "non-essential" and only probed for chunks found through the others.
-    fn max_score(&self, terms: &[QueryTerm<'_>], norm: Norm, allowed: &Allowed<'_>, top: &mut TopK) {
+    fn max_score(
+        &self,
+        terms: &[QueryTerm<'_>],
+        norm: Norm,
+        allowed: &Allowed<'_>,
+        top: &mut TopK,
+    ) {
         let mut cursors = self.cursors(terms, norm);
         cursors.sort_by(|a, b| a.ub.total_cmp(&b.ub).then(a.slot.cmp(&b.slot)));
         let n = cursors.len();
@@ -287,7 +327,9 @@ impl Bm25Index {
             while first_essential < n && prefix.get(first_essential).is_some_and(|&p| p < theta) {
                 first_essential += 1;
             }
-            let Some(essential) = cursors.get_mut(first_essential..) else { break };
+            let Some(essential) = cursors.get_mut(first_essential..) else {
+                break;
+            };
             let d = essential.iter().map(Cursor::doc).min().unwrap_or(END);
             if d == END {
                 break;
@@ -320,7 +362,9 @@ impl Bm25Index {
                     pruned = true;
                     break;
                 }
-                let Some(c) = cursors.get_mut(i) else { continue };
+                let Some(c) = cursors.get_mut(i) else {
+                    continue;
+                };
                 c.seek(d);
                 if c.doc() == d {
                     let s = norm.score(c.weight, c.tf(), dl);
@@ -366,9 +410,11 @@ impl Bm25Index {
         let mut top = TopK::new(top_k);
         for (d, &score) in acc.iter().enumerate() {
             if score > 0.0 && allowed.contains(d as u32) {
-                let chunk_id = self.chunk_ids.get(d).copied().ok_or_else(|| {
-                    Error::invalid("internal: doc number without a chunk id")
-                })?;
+                let chunk_id = self
+                    .chunk_ids
+                    .get(d)
+                    .copied()
+                    .ok_or_else(|| Error::invalid("internal: doc number without a chunk id"))?;
                 top.offer(Hit { score, chunk_id });
             }
         }

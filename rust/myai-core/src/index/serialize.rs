@@ -1,7 +1,7 @@
 //! The index's byte format: fixed header, flat little-endian arrays, xxh3-64 checksum.
 //!
 //! ```text
-//! "MYAIBM25" | version u32 | flags u32 (1: stem, 2: stopwords) | k1 f32 | b f32
+//! "MYAIBM25" | version u32 | flags u32 (1: stem, 2: stopwords) | k1 f64 | b f64
 //! n_docs u32 | n_terms u32 | n_postings u64 | term_bytes u64
 //! chunk_ids [u64; n_docs] | doc_ids [u64; n_docs] | doc_lens [u32; n_docs]
 //! term_lens [u32; n_terms] | term text [u8; term_bytes]
@@ -23,7 +23,7 @@ use crate::{Error, Result};
 const MAGIC: &[u8; 8] = b"MYAIBM25";
 /// Bumped whenever the layout changes; older readers refuse newer data by name.
 pub(crate) const FORMAT_VERSION: u32 = 1;
-const HEADER: usize = 48;
+const HEADER: usize = 56;
 const WHAT: &str = "index data";
 
 fn corrupt(reason: impl Into<String>) -> Error {
@@ -37,8 +37,14 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).ok_or_else(|| corrupt("length: overflow"))?;
-        let s = self.data.get(self.pos..end).ok_or_else(|| corrupt("length: truncated"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or_else(|| corrupt("length: overflow"))?;
+        let s = self
+            .data
+            .get(self.pos..end)
+            .ok_or_else(|| corrupt("length: truncated"))?;
         self.pos = end;
         Ok(s)
     }
@@ -53,11 +59,20 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(a))
     }
     fn u32s(&mut self, n: usize) -> Result<Vec<u32>> {
-        let bytes = self.take(n.checked_mul(4).ok_or_else(|| corrupt("length: overflow"))?)?;
-        Ok(bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        let bytes = self.take(
+            n.checked_mul(4)
+                .ok_or_else(|| corrupt("length: overflow"))?,
+        )?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
     }
     fn u64s(&mut self, n: usize) -> Result<Vec<u64>> {
-        let bytes = self.take(n.checked_mul(8).ok_or_else(|| corrupt("length: overflow"))?)?;
+        let bytes = self.take(
+            n.checked_mul(8)
+                .ok_or_else(|| corrupt("length: overflow"))?,
+        )?;
         Ok(bytes
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
@@ -91,21 +106,38 @@ impl Bm25Index {
         let terms: Vec<usize> = (0..self.terms.len())
             .filter(|&t| self.postings.get(t).is_some_and(|p| p.df > 0))
             .collect();
-        let n_postings: usize =
-            terms.iter().filter_map(|&t| self.postings.get(t)).map(|p| p.df as usize).sum();
-        let term_bytes: usize = terms.iter().filter_map(|&t| self.terms.get(t)).map(|s| s.len()).sum();
+        let n_postings: usize = terms
+            .iter()
+            .filter_map(|&t| self.postings.get(t))
+            .map(|p| p.df as usize)
+            .sum();
+        let term_bytes: usize = terms
+            .iter()
+            .filter_map(|&t| self.terms.get(t))
+            .map(|s| s.len())
+            .sum();
         let size = HEADER + live.len() * 20 + terms.len() * 8 + term_bytes + n_postings * 8 + 8;
         let mut out = Vec::with_capacity(size);
         out.extend_from_slice(MAGIC);
-        let flags = u32::from(self.analyzer.stems()) | u32::from(self.analyzer.drops_stopwords()) << 1;
-        put_u32s(&mut out, [FORMAT_VERSION, flags, self.k1.to_bits(), self.b.to_bits()]);
+        let flags =
+            u32::from(self.analyzer.stems()) | u32::from(self.analyzer.drops_stopwords()) << 1;
+        put_u32s(&mut out, [FORMAT_VERSION, flags]);
+        put_u64s(&mut out, [self.k1.to_bits(), self.b.to_bits()]);
         put_u32s(&mut out, [live.len() as u32, terms.len() as u32]);
         put_u64s(&mut out, [n_postings as u64, term_bytes as u64]);
         let at = |v: &[u64], d: u32| v.get(d as usize).copied().unwrap_or(0);
         put_u64s(&mut out, live.iter().map(|&d| at(&self.chunk_ids, d)));
         put_u64s(&mut out, live.iter().map(|&d| at(&self.doc_ids, d)));
-        put_u32s(&mut out, live.iter().map(|&d| self.doc_lens.get(d as usize).copied().unwrap_or(0)));
-        let texts: Vec<&str> = terms.iter().filter_map(|&t| self.terms.get(t)).map(|s| &**s).collect();
+        put_u32s(
+            &mut out,
+            live.iter()
+                .map(|&d| self.doc_lens.get(d as usize).copied().unwrap_or(0)),
+        );
+        let texts: Vec<&str> = terms
+            .iter()
+            .filter_map(|&t| self.terms.get(t))
+            .map(|s| &**s)
+            .collect();
         put_u32s(&mut out, texts.iter().map(|s| s.len() as u32));
         for s in &texts {
             out.extend_from_slice(s.as_bytes());
@@ -115,7 +147,10 @@ impl Bm25Index {
         for p in &lists {
             put_u32s(
                 &mut out,
-                p.docs.iter().filter_map(|&d| remap.get(d as usize).copied()).filter(|&r| r != u32::MAX),
+                p.docs
+                    .iter()
+                    .filter_map(|&d| remap.get(d as usize).copied())
+                    .filter(|&r| r != u32::MAX),
             );
         }
         for p in &lists {
@@ -137,15 +172,24 @@ impl Bm25Index {
     /// naming what failed (magic, version, length, checksum or payload).
     pub fn from_bytes(data: &[u8]) -> Result<Self> {
         if data.len() < MAGIC.len() {
-            return Err(corrupt(format!("length: {} bytes is too short for the header", data.len())));
+            return Err(corrupt(format!(
+                "length: {} bytes is too short for the header",
+                data.len()
+            )));
         }
         if data.get(..MAGIC.len()) != Some(&MAGIC[..]) {
             return Err(corrupt("magic: not a myai BM25 index"));
         }
         if data.len() < HEADER + 8 {
-            return Err(corrupt(format!("length: {} bytes is too short for the header", data.len())));
+            return Err(corrupt(format!(
+                "length: {} bytes is too short for the header",
+                data.len()
+            )));
         }
-        let mut r = Reader { data, pos: MAGIC.len() };
+        let mut r = Reader {
+            data,
+            pos: MAGIC.len(),
+        };
         let version = r.u32()?;
         if version != FORMAT_VERSION {
             return Err(corrupt(format!(
@@ -153,15 +197,20 @@ impl Bm25Index {
             )));
         }
         let flags = r.u32()?;
-        let k1 = f32::from_bits(r.u32()?);
-        let b = f32::from_bits(r.u32()?);
+        let k1 = f64::from_bits(r.u64()?);
+        let b = f64::from_bits(r.u64()?);
         let n_docs = r.u32()? as u64;
         let n_terms = r.u32()? as u64;
         let n_postings = r.u64()?;
         let term_bytes = r.u64()?;
-        let expected = [n_docs.checked_mul(20), n_terms.checked_mul(8), Some(term_bytes), n_postings.checked_mul(8)]
-            .into_iter()
-            .try_fold((HEADER + 8) as u64, |acc, x| acc.checked_add(x?));
+        let expected = [
+            n_docs.checked_mul(20),
+            n_terms.checked_mul(8),
+            Some(term_bytes),
+            n_postings.checked_mul(8),
+        ]
+        .into_iter()
+        .try_fold((HEADER + 8) as u64, |acc, x| acc.checked_add(x?));
         if expected != Some(data.len() as u64) {
             return Err(corrupt(format!(
                 "length: the header announces {} bytes, got {}",
@@ -173,11 +222,14 @@ impl Bm25Index {
         let mut sum = [0u8; 8];
         sum.copy_from_slice(tail);
         if xxh3_64(body) != u64::from_le_bytes(sum) {
-            return Err(corrupt("checksum: the data does not match its xxh3-64 checksum"));
+            return Err(corrupt(
+                "checksum: the data does not match its xxh3-64 checksum",
+            ));
         }
         // From here the sizes are known to fit in `data`; the values still get checked, since
         // a checksum only catches accidents.
-        let (n_docs, n_terms, n_postings) = (n_docs as usize, n_terms as usize, n_postings as usize);
+        let (n_docs, n_terms, n_postings) =
+            (n_docs as usize, n_terms as usize, n_postings as usize);
         if flags & !3 != 0 {
             return Err(corrupt(format!("payload: unknown flags {flags:#x}")));
         }
@@ -188,13 +240,18 @@ impl Bm25Index {
         let doc_lens = r.u32s(n_docs)?;
         let term_lens = r.u32s(n_terms)?;
         let text = r.take(term_bytes as usize)?;
-        let text = std::str::from_utf8(text).map_err(|_| corrupt("payload: a term is not UTF-8"))?;
+        let text =
+            std::str::from_utf8(text).map_err(|_| corrupt("payload: a term is not UTF-8"))?;
         let mut at = 0usize;
         index.terms.reserve(n_terms);
         index.term_ids.reserve(n_terms);
         for &len in &term_lens {
-            let end = at.checked_add(len as usize).ok_or_else(|| corrupt("payload: term lengths"))?;
-            let t = text.get(at..end).ok_or_else(|| corrupt("payload: term lengths"))?;
+            let end = at
+                .checked_add(len as usize)
+                .ok_or_else(|| corrupt("payload: term lengths"))?;
+            let t = text
+                .get(at..end)
+                .ok_or_else(|| corrupt("payload: term lengths"))?;
             at = end;
             let id = index.terms.len() as u32;
             if index.term_ids.insert(t.into(), id).is_some() {
@@ -214,7 +271,9 @@ impl Bm25Index {
         let mut at = 0usize;
         index.postings.reserve(n_terms);
         for &len in &post_lens {
-            let end = at.checked_add(len as usize).ok_or_else(|| corrupt("payload: posting lengths"))?;
+            let end = at
+                .checked_add(len as usize)
+                .ok_or_else(|| corrupt("payload: posting lengths"))?;
             let (Some(ds), Some(ts)) = (docs.get(at..end), tfs.get(at..end)) else {
                 return Err(corrupt("payload: posting lengths exceed the postings"));
             };
@@ -225,15 +284,24 @@ impl Bm25Index {
             let mut prev: Option<u32> = None;
             for (&d, &tf) in ds.iter().zip(ts) {
                 if prev.is_some_and(|p| d <= p) || d as usize >= n_docs || tf == 0 {
-                    return Err(corrupt("payload: a posting list is not sorted, in range and positive"));
+                    return Err(corrupt(
+                        "payload: a posting list is not sorted, in range and positive",
+                    ));
                 }
                 prev = Some(d);
-                if let (Some(c), Some(s)) = (fwd_count.get_mut(d as usize), tf_sum.get_mut(d as usize)) {
+                if let (Some(c), Some(s)) =
+                    (fwd_count.get_mut(d as usize), tf_sum.get_mut(d as usize))
+                {
                     *c += 1;
                     *s += tf as u64;
                 }
             }
-            let mut p = Postings { docs: ds.to_vec(), tfs: ts.to_vec(), blocks: Vec::new(), df: len };
+            let mut p = Postings {
+                docs: ds.to_vec(),
+                tfs: ts.to_vec(),
+                blocks: Vec::new(),
+                df: len,
+            };
             p.rebuild_blocks(&doc_lens);
             index.postings.push(p);
         }
@@ -241,7 +309,9 @@ impl Bm25Index {
             return Err(corrupt("payload: posting lengths do not add up"));
         }
         if doc_lens.iter().zip(&tf_sum).any(|(&l, &s)| l as u64 != s) {
-            return Err(corrupt("payload: a chunk length differs from its term frequencies"));
+            return Err(corrupt(
+                "payload: a chunk length differs from its term frequencies",
+            ));
         }
         // The forward index, by counting sort of the postings.
         let mut fwd_off = Vec::with_capacity(n_docs + 1);

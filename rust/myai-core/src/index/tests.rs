@@ -8,12 +8,18 @@ use proptest::prelude::*;
 use super::*;
 
 /// BM25 (Lucene idf) computed from scratch in f64 over the analyzer's tokens.
-fn brute_force(idx: &Bm25Index, docs: &HashMap<u64, (u64, String)>, query: &str) -> HashMap<u64, f64> {
-    let toks: HashMap<u64, Vec<String>> =
-        docs.iter().map(|(&c, (_, t))| (c, idx.analyze(t))).collect();
+fn brute_force(
+    idx: &Bm25Index,
+    docs: &HashMap<u64, (u64, String)>,
+    query: &str,
+) -> HashMap<u64, f64> {
+    let toks: HashMap<u64, Vec<String>> = docs
+        .iter()
+        .map(|(&c, (_, t))| (c, idx.analyze(t)))
+        .collect();
     let n = docs.len() as f64;
     let avgdl = toks.values().map(|t| t.len()).sum::<usize>() as f64 / n.max(1.0);
-    let (k1, b) = (idx.k1() as f64, idx.b() as f64);
+    let (k1, b) = (idx.k1(), idx.b());
     let mut out = HashMap::new();
     for q in idx.analyze(query) {
         let df = toks.values().filter(|t| t.contains(&q)).count() as f64;
@@ -36,7 +42,10 @@ fn brute_force(idx: &Bm25Index, docs: &HashMap<u64, (u64, String)>, query: &str)
 fn check_against(hits: &[(u64, f32)], reference: &HashMap<u64, f64>, k: usize) {
     for &(c, s) in hits {
         let r = reference[&c];
-        assert!((s as f64 - r).abs() <= 1e-4 * r.max(1.0), "chunk {c}: {s} vs {r}");
+        assert!(
+            (s as f64 - r).abs() <= 1e-4 * r.max(1.0),
+            "chunk {c}: {s} vs {r}"
+        );
     }
     assert_eq!(hits.len(), k.min(reference.len()));
     if let Some(&(_, last)) = hits.last() {
@@ -51,8 +60,10 @@ fn check_against(hits: &[(u64, f32)], reference: &HashMap<u64, f64>, k: usize) {
 
 fn sample() -> Bm25Index {
     let mut idx = Bm25Index::new(1.2, 0.75, true, true).unwrap();
-    idx.add(1, 10, "The whale swam in the deep blue sea").unwrap();
-    idx.add(2, 10, "A white whale! The whale, the whale.").unwrap();
+    idx.add(1, 10, "The whale swam in the deep blue sea")
+        .unwrap();
+    idx.add(2, 10, "A white whale! The whale, the whale.")
+        .unwrap();
     idx.add(3, 20, "Ships sail the sea; sailors sing").unwrap();
     idx.add(4, 30, "").unwrap();
     idx
@@ -71,8 +82,14 @@ fn basic_ranking_and_errors() {
     assert_eq!(idx.search("sea", 10, Some(&[20])).unwrap().len(), 1);
     assert!(idx.search("sea", 10, Some(&[99])).unwrap().is_empty());
     let mut idx = idx;
-    assert!(matches!(idx.add(1, 1, "dup"), Err(Error::InvalidArgument(_))));
-    assert!(matches!(idx.add_batch(&[7, 7], &[1, 1], &["a", "b"]), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        idx.add(1, 1, "dup"),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        idx.add_batch(&[7, 7], &[1, 1], &["a", "b"]),
+        Err(Error::InvalidArgument(_))
+    ));
     assert_eq!(idx.len(), 4, "a rejected batch adds nothing");
     assert!(Bm25Index::new(-1.0, 0.5, true, true).is_err());
     assert!(Bm25Index::new(1.0, 1.5, true, true).is_err());
@@ -84,9 +101,14 @@ fn removal_keeps_statistics_exact() {
     assert_eq!(idx.remove_document(10), 2);
     assert!(!idx.remove(1));
     let mut fresh = Bm25Index::new(1.2, 0.75, true, true).unwrap();
-    fresh.add(3, 20, "Ships sail the sea; sailors sing").unwrap();
+    fresh
+        .add(3, 20, "Ships sail the sea; sailors sing")
+        .unwrap();
     fresh.add(4, 30, "").unwrap();
-    assert_eq!(idx.search("sea sail", 5, None).unwrap(), fresh.search("sea sail", 5, None).unwrap());
+    assert_eq!(
+        idx.search("sea sail", 5, None).unwrap(),
+        fresh.search("sea sail", 5, None).unwrap()
+    );
     assert!(idx.search("whale", 5, None).unwrap().is_empty());
     assert_eq!(idx.num_terms(), fresh.num_terms());
 }
@@ -97,7 +119,10 @@ fn bytes_round_trip_and_corruption() {
     idx.remove(3);
     let bytes = idx.to_bytes();
     let back = Bm25Index::from_bytes(&bytes).unwrap();
-    assert_eq!(back.search("whale sea", 10, None).unwrap(), idx.search("whale sea", 10, None).unwrap());
+    assert_eq!(
+        back.search("whale sea", 10, None).unwrap(),
+        idx.search("whale sea", 10, None).unwrap()
+    );
     assert_eq!(back.to_bytes(), bytes);
     let err = |d: &[u8]| Bm25Index::from_bytes(d).unwrap_err().to_string();
     assert!(err(&[]).contains("length"));
@@ -114,7 +139,9 @@ fn bytes_round_trip_and_corruption() {
 #[test]
 fn compaction_preserves_results() {
     let mut idx = Bm25Index::new(1.2, 0.75, false, false).unwrap();
-    let texts: Vec<String> = (0..200).map(|i| format!("w{} w{} common x{}", i % 7, i % 13, i)).collect();
+    let texts: Vec<String> = (0..200)
+        .map(|i| format!("w{} w{} common x{}", i % 7, i % 13, i))
+        .collect();
     let ids: Vec<u64> = (0..200).collect();
     let docs: Vec<u64> = (0..200).map(|i| i / 4).collect();
     idx.add_batch(&ids, &docs, &texts).unwrap();
@@ -123,18 +150,28 @@ fn compaction_preserves_results() {
     }
     assert!(idx.stats().dead_postings < idx.stats().postings);
     let mut fresh = Bm25Index::new(1.2, 0.75, false, false).unwrap();
-    fresh.add_batch(&ids[120..], &docs[120..], &texts[120..]).unwrap();
+    fresh
+        .add_batch(&ids[120..], &docs[120..], &texts[120..])
+        .unwrap();
     for q in ["w1 w5", "common", "x150 w3 common"] {
-        assert_eq!(idx.search(q, 7, None).unwrap(), fresh.search(q, 7, None).unwrap());
+        assert_eq!(
+            idx.search(q, 7, None).unwrap(),
+            fresh.search(q, 7, None).unwrap()
+        );
     }
 }
 
-const WORDS: &[&str] = &["ant", "bee", "cat", "dog", "eel", "fox", "gnu", "hen", "ibis", "jay", "the", "kiwi"];
+const WORDS: &[&str] = &[
+    "ant", "bee", "cat", "dog", "eel", "fox", "gnu", "hen", "ibis", "jay", "the", "kiwi",
+];
 
 fn text_strategy() -> impl Strategy<Value = String> {
     // Skewed choice so that some words are frequent (long lists) and some rare.
     prop::collection::vec((0usize..4, 0usize..WORDS.len()), 0..40).prop_map(|v| {
-        v.into_iter().map(|(a, b)| WORDS[if a == 0 { b } else { b % 4 }]).collect::<Vec<_>>().join(" ")
+        v.into_iter()
+            .map(|(a, b)| WORDS[if a == 0 { b } else { b % 4 }])
+            .collect::<Vec<_>>()
+            .join(" ")
     })
 }
 
@@ -221,7 +258,9 @@ proptest! {
 
 #[test]
 fn batch_is_deterministic_across_slicing() {
-    let texts: Vec<String> = (0..3000).map(|i| format!("alpha{} beta{} gamma {}", i % 50, i % 77, "pad ".repeat(30))).collect();
+    let texts: Vec<String> = (0..3000)
+        .map(|i| format!("alpha{} beta{} gamma {}", i % 50, i % 77, "pad ".repeat(30)))
+        .collect();
     let ids: Vec<u64> = (0..3000).collect();
     let mut a = Bm25Index::new(1.2, 0.75, true, true).unwrap();
     a.add_batch(&ids, &ids, &texts).unwrap();
@@ -230,4 +269,26 @@ fn batch_is_deterministic_across_slicing() {
         b.add(i as u64, i as u64, t).unwrap();
     }
     assert_eq!(a.to_bytes(), b.to_bytes());
+}
+
+#[test]
+fn short_keys_match_zero_padding() {
+    for w in [
+        "a",
+        "ab",
+        "abc",
+        "abcd",
+        "abcde",
+        "abcdefg",
+        "abcdefgh",
+        "abcdefghi",
+        "abcdefghijklmnop",
+        "é",
+        "naïve",
+    ] {
+        let mut k = [0u8; 16];
+        k[..w.len()].copy_from_slice(w.as_bytes());
+        assert_eq!(super::short_key(w), Some(u128::from_le_bytes(k)), "{w}");
+    }
+    assert_eq!(super::short_key("abcdefghijklmnopq"), None);
 }
