@@ -155,6 +155,9 @@ def hash64(text: str) -> int:
     spellings of the same text should be duplicates.
     """
 
+def hash64_batch(texts: Sequence[str]) -> list[int]:
+    """hash64 of each text."""
+
 def jaccard(a: str, b: str) -> float:
     """Exact Jaccard similarity of the shingle sets of ``a`` and ``b``.
 

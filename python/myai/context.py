@@ -46,7 +46,7 @@ from myai.compression import (
 )
 from myai.content import CONTENT_TYPES, detect_content_type, to_text
 from myai.errors import CapacityError, CorruptStoreError, MyaiError, StoreLockedError
-from myai.summarize import key_sentences, keywords
+from myai.summarize import key_sentences, keywords, ranked_sentences
 
 __all__ = ["ContextManager", "MillionTokenContextManager", "VectorMemory"]
 
@@ -302,6 +302,12 @@ class ContextManager:
             uri = f"file:{self._db_path}?mode=ro"
             self._db = _connect(uri, self._db_path, uri=True)
         else:
+            if self._db_path.is_file() and self._db_path.stat().st_size == 0:
+                raise CorruptStoreError(
+                    f"{self._db_path}: the store's database is empty (truncated?); "
+                    "ContextManager.repair(storage_dir) starts it again from what is intact",
+                    path=str(self._db_path),
+                )
             self.storage_dir.mkdir(parents=True, exist_ok=True)
             self._acquire_lock()
             try:
@@ -674,7 +680,8 @@ class ContextManager:
             self._undo_near(ids, kept, old)
             raise CapacityError(
                 f"document {name!r} needs {s_tokens} tokens, more than the store's capacity of "
-                f"{self.max_tokens}", missing_tokens=s_tokens - self.max_tokens,
+                f"{self.max_tokens}: {s_tokens - self.max_tokens} tokens missing",
+                missing_tokens=s_tokens - self.max_tokens,
             )
         if total + s_tokens > self.max_tokens:
             missing = total + s_tokens - self.max_tokens
@@ -1116,40 +1123,48 @@ class ContextManager:
         return total
 
     def get_context_summary(self, max_tokens: int = 1000) -> str:
-        """An extractive summary of what the store holds: per document, its most central
-        sentences in order, under a ``[document name]`` heading; never more than
-        ``max_tokens`` tokens as the store's tokenizer counts them."""
+        """An extractive summary of what the store holds: for each document (most important
+        first) its most central sentences in their original order, under a ``[document name]``
+        line. Sentences are dealt out round-robin, so every document is covered before any gets
+        a second sentence; never more than ``max_tokens`` tokens as the store's tokenizer
+        counts them."""
         _check_int("max_tokens", max_tokens, 0)
         count = self.tokenizer.count_tokens
         with self._lock:
             docs = sorted(self._docs.values(), key=lambda d: (-d.importance, d.created, d.id))
             if not docs or max_tokens == 0:
                 return ""
-            total = sum(max(1, d.tokens) for d in docs)
-            parts: list[str] = []
+            ranked = {d.id: ranked_sentences(self._document_text(d)) for d in docs}
+            chosen: dict[int, list[tuple[int, str]]] = {d.id: [] for d in docs}
             used = 0
-            for d in docs:
-                header = f"[{d.name}]"
-                head_cost = count(header + "\n") + 1
-                share = max(head_cost + 8, int(max_tokens * max(1, d.tokens) / total))
-                budget = min(share, max_tokens - used) - head_cost
-                if budget <= 0:
-                    continue
-                sents = key_sentences(self._document_text(d), budget, count)
-                if not sents:
-                    continue
-                block = header + "\n" + " ".join(sents)
-                while sents and used + count(block) + (1 if parts else 0) > max_tokens:
-                    sents.pop()
-                    block = header + "\n" + " ".join(sents)
-                if not sents:
-                    continue
-                parts.append(block)
-                used += count(block) + (1 if len(parts) > 1 else 0)
-            out = "\n\n".join(parts)
-            while out and count(out) > max_tokens:  # separators are counted exactly here
-                parts.pop()
-                out = "\n\n".join(parts)
+            progress = True
+            while progress:
+                progress = False
+                for d in docs:
+                    queue = ranked[d.id]
+                    while queue:
+                        pos, sent = queue[0]
+                        # A new document costs its header line and a blank line too.
+                        cost = count(sent) + 1 + (0 if chosen[d.id] else count(f"[{d.name}]") + 3)
+                        if used + cost <= max_tokens:
+                            chosen[d.id].append((pos, sent))
+                            used += cost
+                            queue.pop(0)
+                            progress = True
+                            break
+                        queue.pop(0)  # too long for what is left; a shorter one may fit
+            def render() -> str:
+                blocks = [
+                    f"[{d.name}]\n" + " ".join(s for _, s in sorted(chosen[d.id]))
+                    for d in docs if chosen[d.id]
+                ]
+                return "\n\n".join(blocks)
+            out = render()
+            # The per-piece costs above are estimates of the joined text; trim to be exact.
+            while out and count(out) > max_tokens:
+                last = max((d for d in docs if chosen[d.id]), key=lambda d: len(chosen[d.id]))
+                chosen[last.id].pop()
+                out = render()
             return out
 
     def retrievability(self, document_id: int, samples: int = 8, top_k: int = 5) -> float:

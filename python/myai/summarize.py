@@ -14,9 +14,11 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-__all__ = ["key_sentences", "keywords", "split_sentences"]
+__all__ = ["key_sentences", "keywords", "ranked_sentences", "split_sentences"]
 
-_SENT = re.compile(r"[^.!?\n]+(?:[.!?]+[\"')\]]*|\n|$)")
+# A sentence ends at . ! ? (then closing quotes or brackets) before whitespace, or at a newline;
+# "42.7" and "e.g.x" do not end one.
+_SENT_END = re.compile(r"(?<=[.!?])\s+|(?<=[.!?][\"')\]])\s+|\n+")
 _WORD = re.compile(r"[^\W_]{2,}", re.UNICODE)
 _STOP = frozenset(
     """a about above after again against all am an and any are as at be because been before
@@ -32,7 +34,7 @@ _STOP = frozenset(
 
 def split_sentences(text: str) -> list[str]:
     """Sentences (and lines without end punctuation), stripped, empty ones dropped."""
-    return [s.strip() for s in _SENT.findall(text) if s.strip()]
+    return [s.strip() for s in _SENT_END.split(text) if s and s.strip()]
 
 
 def _words(s: str) -> list[str]:
@@ -57,6 +59,14 @@ def _scores(sentences: Sequence[str]) -> list[float]:
         mean = sum(weight[w] for w in b) / len(b)
         out.append(mean * min(1.0, len(b) / 6))
     return out
+
+
+def ranked_sentences(text: str) -> list[tuple[int, str]]:
+    """``(position, sentence)`` pairs, most central first."""
+    sentences = split_sentences(text)
+    scores = _scores(sentences) if sentences else []
+    order = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
+    return [(i, sentences[i]) for i in order]
 
 
 def key_sentences(

@@ -172,8 +172,15 @@ impl NearDupIndex {
     }
 }
 
+/// hash64 of many texts, in one call with the GIL released.
+#[pyfunction]
+fn hash64_batch(py: Python<'_>, texts: Vec<PyBackedStr>) -> PyResult<Vec<u64>> {
+    detach(py, || Ok(texts.iter().map(|t| core::hash64(t)).collect()))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hash64, m)?)?;
+    m.add_function(wrap_pyfunction!(hash64_batch, m)?)?;
     m.add_function(wrap_pyfunction!(jaccard, m)?)?;
     m.add_function(wrap_pyfunction!(find_duplicates, m)?)?;
     m.add_class::<NearDupIndex>()?;
