@@ -4,6 +4,7 @@ Offsets are byte offsets into the UTF-8 encoding of the text, as the core return
 """
 
 from collections.abc import Iterable, Sequence
+from typing import final
 
 __version__: str
 
@@ -20,6 +21,7 @@ class TokenizerError(MyaiError):
 # --- end normalize ---
 
 # --- tokens ---
+@final
 class Tokenizer:
     """Counts tokens exactly as a model's tokenizer does, fast (the work runs in Rust).
 

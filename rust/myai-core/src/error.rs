@@ -31,9 +31,15 @@ impl Error {
         Error::InvalidArgument(msg.into())
     }
     pub fn corrupt(what: &'static str, reason: impl Into<String>) -> Self {
-        Error::Corrupt { what, reason: reason.into() }
+        Error::Corrupt {
+            what,
+            reason: reason.into(),
+        }
     }
     pub fn io(path: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

@@ -14,14 +14,24 @@ mod index;
 mod normalize;
 mod tokens;
 
-create_exception!(_core, MyaiError, PyException, "Base class of every error raised by myai.");
+create_exception!(
+    _core,
+    MyaiError,
+    PyException,
+    "Base class of every error raised by myai."
+);
 create_exception!(
     _core,
     CorruptDataError,
     MyaiError,
     "Serialised data (an index, a store file) failed its integrity checks."
 );
-create_exception!(_core, TokenizerError, MyaiError, "A tokenizer file could not be loaded.");
+create_exception!(
+    _core,
+    TokenizerError,
+    MyaiError,
+    "A tokenizer file could not be loaded."
+);
 
 /// Maps a core error to the Python exception of its kind.
 pub(crate) fn to_py(e: myai_core::Error) -> PyErr {
