@@ -3,6 +3,8 @@
 Offsets are byte offsets into the UTF-8 encoding of the text, as the core returns them.
 """
 
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal, final, overload
 
 __version__: str
 
@@ -28,6 +30,7 @@ def normalize_with_stats(data: str | bytes | bytearray) -> tuple[str, dict[str, 
 # --- end normalize ---
 
 # --- tokens ---
+@final
 class Tokenizer:
     """Counts tokens exactly as a model's tokenizer does, fast (the work runs in Rust).
 
@@ -146,7 +149,6 @@ def chunk_text_batch(
 # --- end chunk ---
 
 # --- dedup ---
-from typing import final  # noqa: E402 (each module's section keeps its own imports)
 
 def hash64(text: str) -> int:
     """The exact-duplicate key of ``text``: xxh3-64 of its UTF-8 bytes, an int in [0, 2**64).
@@ -252,7 +254,6 @@ class NearDupIndex:
 # --- end dedup ---
 
 # --- index ---
-from typing import final  # noqa: E402 (each module's section keeps its own imports)
 
 @final
 class Bm25Index:

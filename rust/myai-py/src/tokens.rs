@@ -1,6 +1,7 @@
 //! Bindings of `myai_core::tokens`: the `Tokenizer` class and the count functions.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 
 use myai_core::tokens::{TokenCounter, Tokenizer};
@@ -81,7 +82,12 @@ impl PyTokenizer {
     }
 
     fn __repr__(&self) -> String {
-        format!("Tokenizer(name={:?}, kind={:?}, vocab_size={})", self.inner.name(), self.inner.kind(), self.inner.vocab_size())
+        format!(
+            "Tokenizer(name={:?}, kind={:?}, vocab_size={})",
+            self.inner.name(),
+            self.inner.kind(),
+            self.inner.vocab_size()
+        )
     }
 }
 
@@ -91,7 +97,11 @@ fn pick(tokenizer: Option<PyRef<'_, PyTokenizer>>) -> Arc<Tokenizer> {
 
 #[pyfunction]
 #[pyo3(signature = (text, tokenizer=None))]
-fn count_tokens(py: Python<'_>, text: &str, tokenizer: Option<PyRef<'_, PyTokenizer>>) -> PyResult<usize> {
+fn count_tokens(
+    py: Python<'_>,
+    text: &str,
+    tokenizer: Option<PyRef<'_, PyTokenizer>>,
+) -> PyResult<usize> {
     let t = pick(tokenizer);
     crate::detach(py, || Ok(t.count(text)))
 }

@@ -48,7 +48,11 @@ impl AddedTokens {
                 }
             }
         }
-        AddedTokens { tokens, first, is_first }
+        AddedTokens {
+            tokens,
+            first,
+            is_first,
+        }
     }
 
     pub(crate) fn ids(&self) -> impl Iterator<Item = u32> + '_ {
@@ -59,7 +63,11 @@ impl AddedTokens {
     /// occurrence (a token holding such a newline, or one that swallows whitespace).
     pub(crate) fn may_span_newline(&self) -> bool {
         self.tokens.iter().any(|t| {
-            t.lstrip || t.rstrip || t.content.windows(2).any(|w| w[0] == b'\n' && !w[1].is_ascii_whitespace())
+            t.lstrip
+                || t.rstrip
+                || t.content
+                    .windows(2)
+                    .any(|w| w[0] == b'\n' && !w[1].is_ascii_whitespace())
         })
     }
 
@@ -122,7 +130,11 @@ impl AddedTokens {
                     let tail = text.get(stop..).unwrap_or("");
                     end = stop + (tail.len() - tail.trim_start().len());
                 }
-                return Some(Match { start, end, id: t.id });
+                return Some(Match {
+                    start,
+                    end,
+                    id: t.id,
+                });
             }
         }
         None
@@ -131,7 +143,11 @@ impl AddedTokens {
     /// Calls `f(Ok((start, end)))` for each stretch of ordinary text and `f(Err(match))` for
     /// each added token, in order.
     #[inline]
-    pub(crate) fn segments<F: FnMut(std::result::Result<(usize, usize), Match>)>(&self, text: &str, f: &mut F) {
+    pub(crate) fn segments<F: FnMut(std::result::Result<(usize, usize), Match>)>(
+        &self,
+        text: &str,
+        f: &mut F,
+    ) {
         if self.tokens.is_empty() {
             if !text.is_empty() {
                 f(Ok((0, text.len())));
@@ -162,7 +178,13 @@ mod tests {
     use super::*;
 
     fn tok(s: &str, id: u32) -> Added {
-        Added { content: s.as_bytes().into(), id, lstrip: false, rstrip: false, single_word: false }
+        Added {
+            content: s.as_bytes().into(),
+            id,
+            lstrip: false,
+            rstrip: false,
+            single_word: false,
+        }
     }
 
     #[test]

@@ -182,36 +182,46 @@ impl Bpe {
         merges.reserve(spec.merges.len());
         for (rank, (a, b)) in spec.merges.iter().enumerate() {
             let get = |t: &str| {
-                spec.vocab
-                    .get(t)
-                    .copied()
-                    .ok_or_else(|| Error::Tokenizer(format!("merge {a:?} {b:?}: token {t:?} is not in the vocabulary")))
+                spec.vocab.get(t).copied().ok_or_else(|| {
+                    Error::Tokenizer(format!(
+                        "merge {a:?} {b:?}: token {t:?} is not in the vocabulary"
+                    ))
+                })
             };
             let (ia, ib) = (get(a)?, get(b)?);
             let im = get(&format!("{a}{b}"))?;
-            merges.insert(((ia as u64) << 32) | ib as u64, ((rank as u64) << 32) | im as u64);
+            merges.insert(
+                ((ia as u64) << 32) | ib as u64,
+                ((rank as u64) << 32) | im as u64,
+            );
         }
         let unk = match &spec.unk {
-            Some(u) => Some(
-                spec.vocab
-                    .get(u)
-                    .copied()
-                    .ok_or_else(|| Error::Tokenizer(format!("unk_token {u:?} is not in the vocabulary")))?,
-            ),
+            Some(u) => Some(spec.vocab.get(u).copied().ok_or_else(|| {
+                Error::Tokenizer(format!("unk_token {u:?} is not in the vocabulary"))
+            })?),
             None => None,
         };
         let whole = if spec.ignore_merges {
-            let c2b: FxHashMap<char, u8> = b2c.iter().enumerate().map(|(b, &c)| (c, b as u8)).collect();
+            let c2b: FxHashMap<char, u8> =
+                b2c.iter().enumerate().map(|(b, &c)| (c, b as u8)).collect();
             Some(
                 spec.vocab
                     .iter()
-                    .filter_map(|(t, &id)| decode_byte_level(t, &c2b).map(|b| (b.into_boxed_slice(), id)))
+                    .filter_map(|(t, &id)| {
+                        decode_byte_level(t, &c2b).map(|b| (b.into_boxed_slice(), id))
+                    })
                     .collect(),
             )
         } else {
             None
         };
-        let max_id = spec.vocab.values().copied().chain(spec.added.ids()).max().map_or(0, |m| m as usize + 1);
+        let max_id = spec
+            .vocab
+            .values()
+            .copied()
+            .chain(spec.added.ids())
+            .max()
+            .map_or(0, |m| m as usize + 1);
         let vocab_size = max_id.max(spec.vocab.len());
         Ok(Bpe {
             byte_id,
@@ -228,7 +238,10 @@ impl Bpe {
 
     #[inline]
     fn rank(&self, a: u32, b: u32) -> u64 {
-        self.merges.get(&(((a as u64) << 32) | b as u64)).copied().unwrap_or(u64::MAX)
+        self.merges
+            .get(&(((a as u64) << 32) | b as u64))
+            .copied()
+            .unwrap_or(u64::MAX)
     }
 
     /// Runs `f` with this thread's scratch space.
@@ -255,9 +268,15 @@ impl Bpe {
         for (k, &b) in piece.iter().enumerate() {
             let id = self.byte_id.get(b as usize).copied().unwrap_or(NONE);
             if id != NONE {
-                syms.push(Sym { id, start: k as u32 });
+                syms.push(Sym {
+                    id,
+                    start: k as u32,
+                });
             } else if let Some(u) = self.unk {
-                syms.push(Sym { id: u, start: k as u32 });
+                syms.push(Sym {
+                    id: u,
+                    start: k as u32,
+                });
             }
         }
         if syms.len() <= SMALL {
@@ -332,7 +351,9 @@ impl Bpe {
             if nx == NONE {
                 continue;
             }
-            let (Some(l), Some(r)) = (syms.get(pos), syms.get(nx as usize)) else { continue };
+            let (Some(l), Some(r)) = (syms.get(pos), syms.get(nx as usize)) else {
+                continue;
+            };
             let m = self.rank(l.id, r.id);
             if m == u64::MAX || m >> 32 != rank {
                 continue; // stale: the pair at pos changed since this entry was pushed
@@ -366,7 +387,8 @@ impl Bpe {
     #[inline]
     pub(crate) fn piece_count(&self, piece: &[u8], sc: &mut Scratch) -> u32 {
         if let [b] = piece {
-            let has = self.byte_id.get(*b as usize).copied().unwrap_or(NONE) != NONE || self.unk.is_some();
+            let has = self.byte_id.get(*b as usize).copied().unwrap_or(NONE) != NONE
+                || self.unk.is_some();
             return has as u32;
         }
         if piece.len() < 8 {
@@ -421,15 +443,25 @@ impl Bpe {
         self.added.segments(text, &mut |x| match x {
             // HF adds the prefix space to each piece the earlier steps made; with no splitter
             // before ByteLevel (enforced at load) those are the stretches between added tokens.
-            Ok((s, e)) if self.add_prefix_space && b.get(s) != Some(&b' ') => self.walk_prefixed(text, s, e, f),
-            Ok((s, e)) => self.splitter.split(text, s, e, &mut |x, y| f(x, y, Piece::Bytes(b.get(x..y).unwrap_or(&[])))),
+            Ok((s, e)) if self.add_prefix_space && b.get(s) != Some(&b' ') => {
+                self.walk_prefixed(text, s, e, f)
+            }
+            Ok((s, e)) => self.splitter.split(text, s, e, &mut |x, y| {
+                f(x, y, Piece::Bytes(b.get(x..y).unwrap_or(&[])))
+            }),
             Err(m) => f(m.start, m.end, Piece::Added(m.id)),
         });
     }
 
     /// Pieces of `text[s..e]` as the model sees `" " + text[s..e]`; the added space is counted
     /// with the first piece (merged into the next one if the space alone formed a piece).
-    fn walk_prefixed<F: FnMut(usize, usize, Piece<'_>)>(&self, text: &str, s: usize, e: usize, f: &mut F) {
+    fn walk_prefixed<F: FnMut(usize, usize, Piece<'_>)>(
+        &self,
+        text: &str,
+        s: usize,
+        e: usize,
+        f: &mut F,
+    ) {
         let mut owned = String::with_capacity(e - s + 1);
         owned.push(' ');
         owned.push_str(text.get(s..e).unwrap_or(""));
@@ -477,10 +509,16 @@ mod tests {
         }
         Bpe::new(BpeSpec {
             vocab,
-            merges: merges.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            merges: merges
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
             unk: None,
             ignore_merges: false,
-            splitter: Splitter { digits: Digits::Off, regex: true },
+            splitter: Splitter {
+                digits: Digits::Off,
+                regex: true,
+            },
             add_prefix_space: false,
             added: AddedTokens::default(),
         })
@@ -489,13 +527,22 @@ mod tests {
 
     #[test]
     fn small_and_heap_merges_agree() {
-        let bpe = toy(&[("a", "a"), ("b", "a"), ("aa", "a"), ("ba", "aa"), ("aa", "aa")]);
+        let bpe = toy(&[
+            ("a", "a"),
+            ("b", "a"),
+            ("aa", "a"),
+            ("ba", "aa"),
+            ("aa", "aa"),
+        ]);
         let mut sc = Scratch::default();
         for n in [1usize, 2, 3, 5, 8, 13, 40, 47, 48, 49, 100, 333] {
             for pat in ["a", "ab", "aab", "baa"] {
                 let s: Vec<u8> = pat.bytes().cycle().take(n).collect();
                 sc.syms.clear();
-                sc.syms.extend(s.iter().enumerate().map(|(k, &b)| Sym { id: bpe.byte_id[b as usize], start: k as u32 }));
+                sc.syms.extend(s.iter().enumerate().map(|(k, &b)| Sym {
+                    id: bpe.byte_id[b as usize],
+                    start: k as u32,
+                }));
                 let mut a = sc.syms.clone();
                 let mut r = vec![];
                 bpe.merge_small(&mut a, &mut r);

@@ -22,6 +22,7 @@ pub(crate) const MAX_LEN: usize = 16;
 pub(crate) const NCLS: usize = 9;
 
 /// Class names, for the fitting report.
+#[cfg(test)]
 pub(crate) const CLASS_NAMES: [&str; NCLS] = [
     "lower letters after space",
     "lower letters",

@@ -58,10 +58,15 @@ impl<R: Read + Seek> Reader<R> {
 
     fn bytes(&mut self, n: u64, what: &str) -> Result<Vec<u8>> {
         if n > self.left {
-            return Err(self.err(format!("truncated while reading {what} ({n} bytes wanted, {} left)", self.left)));
+            return Err(self.err(format!(
+                "truncated while reading {what} ({n} bytes wanted, {} left)",
+                self.left
+            )));
         }
         let mut v = vec![0u8; n as usize];
-        self.r.read_exact(&mut v).map_err(|e| self.err(format!("{what}: {e}")))?;
+        self.r
+            .read_exact(&mut v)
+            .map_err(|e| self.err(format!("{what}: {e}")))?;
         self.left -= n;
         Ok(v)
     }
@@ -71,7 +76,9 @@ impl<R: Read + Seek> Reader<R> {
             return Err(self.err(format!("truncated while skipping {what}")));
         }
         let off = i64::try_from(n).map_err(|_| self.err("length overflow"))?;
-        self.r.seek(SeekFrom::Current(off)).map_err(|e| self.err(format!("{what}: {e}")))?;
+        self.r
+            .seek(SeekFrom::Current(off))
+            .map_err(|e| self.err(format!("{what}: {e}")))?;
         self.left -= n;
         Ok(())
     }
@@ -105,12 +112,16 @@ impl<R: Read + Seek> Reader<R> {
                 let n = self.u64(key)?;
                 match fixed_size(it) {
                     Some(s) => {
-                        let total = n.checked_mul(s).ok_or_else(|| self.err(format!("{key}: array too long")))?;
+                        let total = n
+                            .checked_mul(s)
+                            .ok_or_else(|| self.err(format!("{key}: array too long")))?;
                         self.skip(total, key)
                     }
                     None if it == T_STRING => {
                         if n.saturating_mul(8) > self.left {
-                            return Err(self.err(format!("{key}: array of {n} strings does not fit the file")));
+                            return Err(self.err(format!(
+                                "{key}: array of {n} strings does not fit the file"
+                            )));
                         }
                         for _ in 0..n {
                             let l = self.u64(key)?;
@@ -131,7 +142,9 @@ impl<R: Read + Seek> Reader<R> {
     fn string_array(&mut self, key: &str) -> Result<Vec<String>> {
         let it = self.u32(key)?;
         if it != T_STRING {
-            return Err(self.err(format!("{key}: expected an array of strings, found element type {it}")));
+            return Err(self.err(format!(
+                "{key}: expected an array of strings, found element type {it}"
+            )));
         }
         let n = self.u64(key)?;
         if n.saturating_mul(8) > self.left {
@@ -147,7 +160,8 @@ impl<R: Read + Seek> Reader<R> {
     fn int_array(&mut self, key: &str) -> Result<Vec<i32>> {
         let it = self.u32(key)?;
         let n = self.u64(key)?;
-        let size = fixed_size(it).ok_or_else(|| self.err(format!("{key}: expected an integer array")))?;
+        let size =
+            fixed_size(it).ok_or_else(|| self.err(format!("{key}: expected an integer array")))?;
         if n.saturating_mul(size) > self.left {
             return Err(self.err(format!("{key}: array of {n} items does not fit the file")));
         }
@@ -169,8 +183,15 @@ impl<R: Read + Seek> Reader<R> {
 pub(crate) fn read_vocab(path: &Path) -> Result<GgufVocab> {
     let shown = path.display().to_string();
     let f = File::open(path).map_err(|e| Error::Tokenizer(format!("{shown}: {e}")))?;
-    let len = f.metadata().map_err(|e| Error::Tokenizer(format!("{shown}: {e}")))?.len();
-    let mut r = Reader { r: BufReader::with_capacity(1 << 16, f), left: len, path: shown };
+    let len = f
+        .metadata()
+        .map_err(|e| Error::Tokenizer(format!("{shown}: {e}")))?
+        .len();
+    let mut r = Reader {
+        r: BufReader::with_capacity(1 << 16, f),
+        left: len,
+        path: shown,
+    };
     if len < 24 {
         return Err(r.err(format!("{len} bytes, shorter than a GGUF header")));
     }
@@ -180,7 +201,11 @@ pub(crate) fn read_vocab(path: &Path) -> Result<GgufVocab> {
     }
     let version = r.u32("version")?;
     if version != 2 && version != 3 {
-        let hint = if version.swap_bytes() <= 3 { " (big-endian files are not supported)" } else { "" };
+        let hint = if version.swap_bytes() <= 3 {
+            " (big-endian files are not supported)"
+        } else {
+            ""
+        };
         return Err(r.err(format!("unsupported version {version}{hint}")));
     }
     let _tensors = r.u64("tensor count")?;

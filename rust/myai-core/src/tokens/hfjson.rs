@@ -12,8 +12,8 @@ use crate::{Error, Result};
 
 /// A model built from a tokenizer.json.
 pub(crate) enum Built {
-    Bpe(Bpe),
-    WordPiece(WordPiece),
+    Bpe(Box<Bpe>),
+    WordPiece(Box<WordPiece>),
 }
 
 fn terr(msg: impl Into<String>) -> Error {
@@ -46,8 +46,16 @@ fn flatten<'a>(v: &'a Value, key: &str, out: &mut Vec<&'a Value>) {
 
 fn added_tokens(root: &Value) -> Result<AddedTokens> {
     let mut out = vec![];
-    for t in root.get("added_tokens").and_then(Value::as_array).into_iter().flatten() {
-        let content = t.get("content").and_then(Value::as_str).ok_or_else(|| terr("added_tokens: entry without content"))?;
+    for t in root
+        .get("added_tokens")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let content = t
+            .get("content")
+            .and_then(Value::as_str)
+            .ok_or_else(|| terr("added_tokens: entry without content"))?;
         let id = t
             .get("id")
             .and_then(Value::as_u64)
@@ -65,7 +73,10 @@ fn added_tokens(root: &Value) -> Result<AddedTokens> {
 }
 
 fn vocab_map(model: &Value) -> Result<FxHashMap<String, u32>> {
-    let v = model.get("vocab").and_then(Value::as_object).ok_or_else(|| terr("model.vocab is missing or not an object"))?;
+    let v = model
+        .get("vocab")
+        .and_then(Value::as_object)
+        .ok_or_else(|| terr("model.vocab is missing or not an object"))?;
     let mut out = FxHashMap::default();
     out.reserve(v.len());
     for (k, id) in v {
@@ -79,14 +90,25 @@ fn vocab_map(model: &Value) -> Result<FxHashMap<String, u32>> {
 }
 
 fn merges(model: &Value) -> Result<Vec<(String, String)>> {
-    let arr = model.get("merges").and_then(Value::as_array).ok_or_else(|| terr("model.merges is missing"))?;
+    let arr = model
+        .get("merges")
+        .and_then(Value::as_array)
+        .ok_or_else(|| terr("model.merges is missing"))?;
     arr.iter()
         .map(|m| match m {
             Value::String(s) => s
                 .split_once(' ')
                 .map(|(a, b)| (a.to_string(), b.to_string()))
-                .ok_or_else(|| terr(format!("merge {s:?} is not two tokens separated by a space"))),
-            Value::Array(p) => match (p.first().and_then(Value::as_str), p.get(1).and_then(Value::as_str), p.len()) {
+                .ok_or_else(|| {
+                    terr(format!(
+                        "merge {s:?} is not two tokens separated by a space"
+                    ))
+                }),
+            Value::Array(p) => match (
+                p.first().and_then(Value::as_str),
+                p.get(1).and_then(Value::as_str),
+                p.len(),
+            ) {
                 (Some(a), Some(b), 2) => Ok((a.to_string(), b.to_string())),
                 _ => Err(terr(format!("merge {m} is not a pair of strings"))),
             },
@@ -97,29 +119,51 @@ fn merges(model: &Value) -> Result<Vec<(String, String)>> {
 
 fn bpe(root: &Value, model: &Value, added: AddedTokens) -> Result<Bpe> {
     for k in ["continuing_subword_prefix", "end_of_word_suffix"] {
-        if model.get(k).is_some_and(|v| !v.is_null() && v.as_str() != Some("")) {
+        if model
+            .get(k)
+            .is_some_and(|v| !v.is_null() && v.as_str() != Some(""))
+        {
             return Err(terr(format!("BPE option {k} is not supported")));
         }
     }
     if model.get("dropout").is_some_and(|v| !v.is_null()) {
-        return Err(terr("BPE dropout is not supported (counts would not be deterministic)"));
+        return Err(terr(
+            "BPE dropout is not supported (counts would not be deterministic)",
+        ));
     }
     if flag(model, "byte_fallback", false) {
-        return Err(terr("BPE byte_fallback (SentencePiece-style vocabularies) is not supported"));
+        return Err(terr(
+            "BPE byte_fallback (SentencePiece-style vocabularies) is not supported",
+        ));
     }
     let mut norms = vec![];
-    flatten(root.get("normalizer").unwrap_or(&Value::Null), "normalizers", &mut norms);
+    flatten(
+        root.get("normalizer").unwrap_or(&Value::Null),
+        "normalizers",
+        &mut norms,
+    );
     if let Some(n) = norms.first() {
-        return Err(terr(format!("normalizer {} is not supported with BPE", typ(n))));
+        return Err(terr(format!(
+            "normalizer {} is not supported with BPE",
+            typ(n)
+        )));
     }
     let mut pres = vec![];
-    flatten(root.get("pre_tokenizer").unwrap_or(&Value::Null), "pretokenizers", &mut pres);
+    flatten(
+        root.get("pre_tokenizer").unwrap_or(&Value::Null),
+        "pretokenizers",
+        &mut pres,
+    );
     let mut digits = Digits::Off;
     let mut byte_level = None;
     for (i, p) in pres.iter().enumerate() {
         match typ(p) {
             "Digits" if byte_level.is_none() && digits == Digits::Off => {
-                digits = if flag(p, "individual_digits", false) { Digits::Individual } else { Digits::Grouped };
+                digits = if flag(p, "individual_digits", false) {
+                    Digits::Individual
+                } else {
+                    Digits::Grouped
+                };
             }
             "ByteLevel" if byte_level.is_none() && i + 1 == pres.len() => {
                 let aps = flag(p, "add_prefix_space", true);
@@ -128,12 +172,20 @@ fn bpe(root: &Value, model: &Value, added: AddedTokens) -> Result<Bpe> {
                 }
                 byte_level = Some((aps, flag(p, "use_regex", true)));
             }
-            other => return Err(terr(format!("pre-tokenizer {other} is not supported in this position"))),
+            other => {
+                return Err(terr(format!(
+                    "pre-tokenizer {other} is not supported in this position"
+                )))
+            }
         }
     }
-    let (add_prefix_space, regex) =
-        byte_level.ok_or_else(|| terr("BPE without a ByteLevel pre-tokenizer is not supported (only byte-level BPE)"))?;
-    let unk = model.get("unk_token").and_then(Value::as_str).map(str::to_string);
+    let (add_prefix_space, regex) = byte_level.ok_or_else(|| {
+        terr("BPE without a ByteLevel pre-tokenizer is not supported (only byte-level BPE)")
+    })?;
+    let unk = model
+        .get("unk_token")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     Bpe::new(BpeSpec {
         vocab: vocab_map(model)?,
         merges: merges(model)?,
@@ -147,7 +199,11 @@ fn bpe(root: &Value, model: &Value, added: AddedTokens) -> Result<Bpe> {
 
 fn wordpiece(root: &Value, model: &Value, added: AddedTokens) -> Result<WordPiece> {
     let mut ns = vec![];
-    flatten(root.get("normalizer").unwrap_or(&Value::Null), "normalizers", &mut ns);
+    flatten(
+        root.get("normalizer").unwrap_or(&Value::Null),
+        "normalizers",
+        &mut ns,
+    );
     let mut norms = vec![];
     for (i, n) in ns.iter().enumerate() {
         norms.push(match typ(n) {
@@ -156,7 +212,10 @@ fn wordpiece(root: &Value, model: &Value, added: AddedTokens) -> Result<WordPiec
                 Norm::Bert {
                     clean_text: flag(n, "clean_text", true),
                     chinese: flag(n, "handle_chinese_chars", true),
-                    strip_accents: n.get("strip_accents").and_then(Value::as_bool).unwrap_or(lowercase),
+                    strip_accents: n
+                        .get("strip_accents")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(lowercase),
                     lowercase,
                 }
             }
@@ -166,20 +225,36 @@ fn wordpiece(root: &Value, model: &Value, added: AddedTokens) -> Result<WordPiec
             "NFD" => Norm::Nfd,
             "NFKC" => Norm::Nfkc,
             "NFKD" => Norm::Nfkd,
-            other => return Err(terr(format!("normalizer {other} is not supported with WordPiece"))),
+            other => {
+                return Err(terr(format!(
+                    "normalizer {other} is not supported with WordPiece"
+                )))
+            }
         });
     }
     let mut ps = vec![];
-    flatten(root.get("pre_tokenizer").unwrap_or(&Value::Null), "pretokenizers", &mut ps);
+    flatten(
+        root.get("pre_tokenizer").unwrap_or(&Value::Null),
+        "pretokenizers",
+        &mut ps,
+    );
     let pre = match ps.as_slice() {
         [p] => match typ(p) {
             "BertPreTokenizer" => Pre::Bert,
             "Whitespace" => Pre::Whitespace,
             "WhitespaceSplit" => Pre::WhitespaceSplit,
-            other => return Err(terr(format!("pre-tokenizer {other} is not supported with WordPiece"))),
+            other => {
+                return Err(terr(format!(
+                    "pre-tokenizer {other} is not supported with WordPiece"
+                )))
+            }
         },
         [] => return Err(terr("WordPiece without a pre-tokenizer is not supported")),
-        _ => return Err(terr("a Sequence of pre-tokenizers is not supported with WordPiece")),
+        _ => {
+            return Err(terr(
+                "a Sequence of pre-tokenizers is not supported with WordPiece",
+            ))
+        }
     };
     let max_chars = model
         .get("max_input_chars_per_word")
@@ -187,8 +262,16 @@ fn wordpiece(root: &Value, model: &Value, added: AddedTokens) -> Result<WordPiec
         .map_or(100, |m| usize::try_from(m).unwrap_or(usize::MAX));
     WordPiece::new(WordPieceSpec {
         vocab: vocab_map(model)?,
-        unk: model.get("unk_token").and_then(Value::as_str).unwrap_or("[UNK]").to_string(),
-        prefix: model.get("continuing_subword_prefix").and_then(Value::as_str).unwrap_or("##").to_string(),
+        unk: model
+            .get("unk_token")
+            .and_then(Value::as_str)
+            .unwrap_or("[UNK]")
+            .to_string(),
+        prefix: model
+            .get("continuing_subword_prefix")
+            .and_then(Value::as_str)
+            .unwrap_or("##")
+            .to_string(),
         max_chars,
         norms,
         pre,
@@ -198,8 +281,11 @@ fn wordpiece(root: &Value, model: &Value, added: AddedTokens) -> Result<WordPiec
 
 /// Parses a tokenizer.json document.
 pub(crate) fn build(json: &str) -> Result<Built> {
-    let root: Value = serde_json::from_str(json).map_err(|e| terr(format!("not valid JSON: {e}")))?;
-    let model = root.get("model").ok_or_else(|| terr("no \"model\" section (is this a tokenizer.json?)"))?;
+    let root: Value =
+        serde_json::from_str(json).map_err(|e| terr(format!("not valid JSON: {e}")))?;
+    let model = root
+        .get("model")
+        .ok_or_else(|| terr("no \"model\" section (is this a tokenizer.json?)"))?;
     let added = added_tokens(&root)?;
     let kind = match model.get("type").and_then(Value::as_str) {
         Some(t) => t.to_string(),
@@ -208,8 +294,10 @@ pub(crate) fn build(json: &str) -> Result<Built> {
         None => return Err(terr("model without a type")),
     };
     match kind.as_str() {
-        "BPE" => Ok(Built::Bpe(bpe(&root, model, added)?)),
-        "WordPiece" => Ok(Built::WordPiece(wordpiece(&root, model, added)?)),
-        other => Err(terr(format!("model type {other} is not supported (BPE and WordPiece are)"))),
+        "BPE" => Ok(Built::Bpe(Box::new(bpe(&root, model, added)?))),
+        "WordPiece" => Ok(Built::WordPiece(Box::new(wordpiece(&root, model, added)?))),
+        other => Err(terr(format!(
+            "model type {other} is not supported (BPE and WordPiece are)"
+        ))),
     }
 }

@@ -57,7 +57,10 @@ pub trait TokenCounter: Send + Sync {
     /// start an added token (a whitespace run before an added token is not given back either).
     fn is_cut(&self, text: &str, p: usize) -> bool {
         text.as_bytes().get(p) == Some(&b'\n')
-            && text.get(p + 1..).and_then(|s| s.chars().next()).is_some_and(|c| !c.is_whitespace())
+            && text
+                .get(p + 1..)
+                .and_then(|s| s.chars().next())
+                .is_some_and(|c| !c.is_whitespace())
     }
 }
 
@@ -87,8 +90,13 @@ impl std::fmt::Debug for Tokenizer {
 /// llama.cpp `tokenizer.ggml.pre` values that a byte-level splitter reproduces.
 fn gguf_splitter(pre: &str) -> Option<Splitter> {
     match pre {
-        "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone" | "minerva" => Some(Splitter::SMOLLM),
-        "gpt2" | "default" | "mpt" | "olmo" | "jais" | "gpt-2" => Some(Splitter { digits: Digits::Off, regex: true }),
+        "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone" | "minerva" => {
+            Some(Splitter::SMOLLM)
+        }
+        "gpt2" | "default" | "mpt" | "olmo" | "jais" | "gpt-2" => Some(Splitter {
+            digits: Digits::Off,
+            regex: true,
+        }),
         _ => None,
     }
 }
@@ -98,23 +106,21 @@ impl Tokenizer {
     pub fn from_file(path: impl AsRef<Path>) -> Result<Tokenizer> {
         let path = path.as_ref();
         let shown = path.display().to_string();
-        let json = std::fs::read_to_string(path).map_err(|e| Error::Tokenizer(format!("{shown}: {e}")))?;
-        let name = path.file_stem().map_or_else(|| shown.clone(), |s| s.to_string_lossy().into_owned());
+        let json =
+            std::fs::read_to_string(path).map_err(|e| Error::Tokenizer(format!("{shown}: {e}")))?;
+        let name = path
+            .file_stem()
+            .map_or_else(|| shown.clone(), |s| s.to_string_lossy().into_owned());
         Self::build_json(&json, name).map_err(|e| match e {
             Error::Tokenizer(m) => Error::Tokenizer(format!("{shown}: {m}")),
             other => other,
         })
     }
 
-    /// Parses a HuggingFace `tokenizer.json` document.
-    pub fn from_str(json: &str) -> Result<Tokenizer> {
-        Self::build_json(json, "tokenizer.json".into())
-    }
-
     fn build_json(json: &str, name: String) -> Result<Tokenizer> {
         let inner = match hfjson::build(json)? {
-            hfjson::Built::Bpe(b) => Inner::Bpe(Box::new(b)),
-            hfjson::Built::WordPiece(w) => Inner::WordPiece(Box::new(w)),
+            hfjson::Built::Bpe(b) => Inner::Bpe(b),
+            hfjson::Built::WordPiece(w) => Inner::WordPiece(w),
         };
         Ok(Tokenizer { name, inner })
     }
@@ -127,11 +133,16 @@ impl Tokenizer {
         let err = |m: String| Error::Tokenizer(format!("{shown}: {m}"));
         match g.model.as_deref() {
             Some("gpt2") => {}
-            Some(m) => return Err(err(format!("tokenizer.ggml.model {m:?} is not supported (only \"gpt2\", byte-level BPE)"))),
+            Some(m) => {
+                return Err(err(format!(
+                    "tokenizer.ggml.model {m:?} is not supported (only \"gpt2\", byte-level BPE)"
+                )))
+            }
             None => return Err(err("no tokenizer.ggml.model in the metadata".into())),
         }
         let pre = g.pre.as_deref().unwrap_or("default");
-        let splitter = gguf_splitter(pre).ok_or_else(|| err(format!("tokenizer.ggml.pre {pre:?} is not supported")))?;
+        let splitter = gguf_splitter(pre)
+            .ok_or_else(|| err(format!("tokenizer.ggml.pre {pre:?} is not supported")))?;
         if g.tokens.is_empty() {
             return Err(err("tokenizer.ggml.tokens is missing or empty".into()));
         }
@@ -143,15 +154,26 @@ impl Tokenizer {
             vocab.entry(t.clone()).or_insert(id);
             // Control (3) and user-defined (4) tokens are matched whole in text, as HF does.
             if matches!(g.token_type.get(i), Some(3) | Some(4)) {
-                added.push(Added { content: t.as_bytes().into(), id, lstrip: false, rstrip: false, single_word: false });
+                added.push(Added {
+                    content: t.as_bytes().into(),
+                    id,
+                    lstrip: false,
+                    rstrip: false,
+                    single_word: false,
+                });
             }
         }
         let merges = g
             .merges
             .iter()
-            .map(|m| m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())))
+            .map(|m| {
+                m.split_once(' ')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+            })
             .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| err("a tokenizer.ggml.merges entry is not two tokens separated by a space".into()))?;
+            .ok_or_else(|| {
+                err("a tokenizer.ggml.merges entry is not two tokens separated by a space".into())
+            })?;
         let bpe = Bpe::new(BpeSpec {
             vocab,
             merges,
@@ -167,12 +189,18 @@ impl Tokenizer {
         })?;
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
         let base = g.basename.or(stem).unwrap_or_else(|| "gguf".into());
-        Ok(Tokenizer { name: format!("{} (gguf bpe)", base.to_lowercase()), inner: Inner::Bpe(Box::new(bpe)) })
+        Ok(Tokenizer {
+            name: format!("{} (gguf bpe)", base.to_lowercase()),
+            inner: Inner::Bpe(Box::new(bpe)),
+        })
     }
 
     /// The vocabulary-free estimator (calibrated on SmolLM2 over English prose).
     pub fn estimator() -> Tokenizer {
-        Tokenizer { name: "estimate".into(), inner: Inner::Estimate }
+        Tokenizer {
+            name: "estimate".into(),
+            inner: Inner::Estimate,
+        }
     }
 
     /// A human-readable name: "smollm2 (gguf bpe)", the tokenizer.json file stem, "estimate".
@@ -221,7 +249,11 @@ impl Tokenizer {
                 WPiece::Word(s) => w.word_ids(s, &mut ids),
                 WPiece::Added(id) => ids.push(id),
             }),
-            Inner::Estimate => return Err(Error::invalid("the estimator has no vocabulary: it cannot encode")),
+            Inner::Estimate => {
+                return Err(Error::invalid(
+                    "the estimator has no vocabulary: it cannot encode",
+                ))
+            }
         }
         Ok(ids)
     }
@@ -262,6 +294,15 @@ impl Tokenizer {
     /// Token counts of many texts, in parallel.
     pub fn count_batch(&self, texts: &[&str]) -> Vec<usize> {
         texts.par_iter().map(|t| self.count(t)).collect()
+    }
+}
+
+impl std::str::FromStr for Tokenizer {
+    type Err = Error;
+
+    /// Parses a HuggingFace `tokenizer.json` document (named "tokenizer.json").
+    fn from_str(json: &str) -> Result<Tokenizer> {
+        Tokenizer::build_json(json, "tokenizer.json".into())
     }
 }
 
@@ -306,14 +347,15 @@ impl TokenCounter for Tokenizer {
         let mut ends: Vec<usize> = vec![];
         match &self.inner {
             Inner::Bpe(b) => b.with_scratch(|sc| {
-                let add = |base: usize, bytes: &[u8], sc: &mut bpe::Scratch, ends: &mut Vec<usize>| {
-                    b.merge_piece(bytes, sc);
-                    let syms = &sc.syms;
-                    for (k, _) in syms.iter().enumerate() {
-                        let end = syms.get(k + 1).map_or(bytes.len(), |n| n.start as usize);
-                        ends.push(base + end);
-                    }
-                };
+                let add =
+                    |base: usize, bytes: &[u8], sc: &mut bpe::Scratch, ends: &mut Vec<usize>| {
+                        b.merge_piece(bytes, sc);
+                        let syms = &sc.syms;
+                        for (k, _) in syms.iter().enumerate() {
+                            let end = syms.get(k + 1).map_or(bytes.len(), |n| n.start as usize);
+                            ends.push(base + end);
+                        }
+                    };
                 b.walk(piece, &mut |s, e, p| match p {
                     Piece::Bytes(x) => add(s, x, sc, &mut ends),
                     // The prefix space is not in the text: its token ends where the text starts.
@@ -328,7 +370,8 @@ impl TokenCounter for Tokenizer {
             Inner::Estimate => estimate::walk(piece, &mut |s, e, _| {
                 let part = piece.get(s..e).unwrap_or("");
                 let n = estimate::piece_tokens(part) as usize;
-                let chars: Vec<usize> = part.char_indices().map(|(i, c)| i + c.len_utf8()).collect();
+                let chars: Vec<usize> =
+                    part.char_indices().map(|(i, c)| i + c.len_utf8()).collect();
                 for k in 1..=n {
                     if let Some(&o) = chars.get((k * chars.len()).div_ceil(n).saturating_sub(1)) {
                         ends.push(s + o);

@@ -94,14 +94,27 @@ pub(crate) struct Splitter {
 
 impl Splitter {
     /// llama.cpp's `smollm` pre-tokenizer.
-    pub(crate) const SMOLLM: Splitter = Splitter { digits: Digits::Individual, regex: true };
+    pub(crate) const SMOLLM: Splitter = Splitter {
+        digits: Digits::Individual,
+        regex: true,
+    };
 
     /// Calls `f(start, end)` for each piece of `text[start..end]` (a segment between added tokens).
     #[inline]
-    pub(crate) fn split<F: FnMut(usize, usize)>(&self, text: &str, start: usize, end: usize, f: &mut F) {
+    pub(crate) fn split<F: FnMut(usize, usize)>(
+        &self,
+        text: &str,
+        start: usize,
+        end: usize,
+        f: &mut F,
+    ) {
         let mut i = start;
         while i < end {
-            let j = if self.regex { self.next_regex(text, i, end) } else { self.next_plain(text, i, end) };
+            let j = if self.regex {
+                self.next_regex(text, i, end)
+            } else {
+                self.next_plain(text, i, end)
+            };
             // A piece always advances; the guard keeps a logic slip from looping forever.
             let j = if j > i { j.min(end) } else { end };
             f(i, j);
@@ -138,7 +151,11 @@ impl Splitter {
         }
         let (c0, l0) = cls_at(text, i);
         if c0 == Cls::N {
-            return if self.digits == Digits::Individual { i + l0 } else { Self::run_end(text, i, end, Cls::N) };
+            return if self.digits == Digits::Individual {
+                i + l0
+            } else {
+                Self::run_end(text, i, end, Cls::N)
+            };
         }
         let mut j = i + l0;
         while j < end {
@@ -180,9 +197,19 @@ impl Splitter {
         let digits = self.digits != Digits::Off;
         let (c0, l0) = cls_at(text, i);
         if digits && c0 == Cls::N {
-            return if self.digits == Digits::Individual { i + l0 } else { Self::run_end(text, i, end, Cls::N) };
+            return if self.digits == Digits::Individual {
+                i + l0
+            } else {
+                Self::run_end(text, i, end, Cls::N)
+            };
         }
-        let at = |k: usize| if k < end { b.get(k).copied().unwrap_or(0) } else { 0 };
+        let at = |k: usize| {
+            if k < end {
+                b.get(k).copied().unwrap_or(0)
+            } else {
+                0
+            }
+        };
         let b0 = at(i);
         if b0 == b'\'' {
             match at(i + 1) {
@@ -232,12 +259,18 @@ impl Splitter {
 /// give-back (`"\n\n4"` is the pieces `"\n\n"`, `"4"`, so it cannot be cut after the first `\n`).
 #[inline]
 pub(crate) fn newline_cut(text: &str, p: usize) -> bool {
-    text.as_bytes().get(p) == Some(&b'\n') && p + 1 < text.len() && matches!(cls_at(text, p + 1).0, Cls::L | Cls::P)
+    text.as_bytes().get(p) == Some(&b'\n')
+        && p + 1 < text.len()
+        && matches!(cls_at(text, p + 1).0, Cls::L | Cls::P)
 }
 
 /// Byte offsets where `text` may be cut (positions `p` where `cut(text, p)`), at least `target`
 /// bytes apart. Returns `[0, cuts..., len]`.
-pub(crate) fn split_points(text: &str, target: usize, cut: impl Fn(&str, usize) -> bool) -> Vec<usize> {
+pub(crate) fn split_points(
+    text: &str,
+    target: usize,
+    cut: impl Fn(&str, usize) -> bool,
+) -> Vec<usize> {
     let b = text.as_bytes();
     let mut cuts = vec![0];
     let mut next = target.max(1);
@@ -263,13 +296,18 @@ mod tests {
 
     fn pieces(s: &Splitter, text: &str) -> Vec<String> {
         let mut out = vec![];
-        s.split(text, 0, text.len(), &mut |a, b| out.push(text[a..b].to_string()));
+        s.split(text, 0, text.len(), &mut |a, b| {
+            out.push(text[a..b].to_string())
+        });
         out
     }
 
     #[test]
     fn gpt2_regex_pieces() {
-        let g = Splitter { digits: Digits::Off, regex: true };
+        let g = Splitter {
+            digits: Digits::Off,
+            regex: true,
+        };
         assert_eq!(pieces(&g, "Hello world"), ["Hello", " world"]);
         assert_eq!(pieces(&g, "a  b"), ["a", " ", " b"]);
         assert_eq!(pieces(&g, "a \nb"), ["a", " ", "\n", "b"]);

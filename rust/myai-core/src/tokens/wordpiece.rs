@@ -20,7 +20,12 @@ const CACHE_CAP: usize = 1 << 18;
 /// One normalisation step.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Norm {
-    Bert { clean_text: bool, chinese: bool, strip_accents: bool, lowercase: bool },
+    Bert {
+        clean_text: bool,
+        chinese: bool,
+        strip_accents: bool,
+        lowercase: bool,
+    },
     Lowercase,
     StripAccents,
     Nfc,
@@ -46,7 +51,10 @@ fn is_control(c: char) -> bool {
     if matches!(c, '\t' | '\n' | '\r') {
         return false;
     }
-    matches!(get_general_category(c), G::Control | G::Format | G::PrivateUse)
+    matches!(
+        get_general_category(c),
+        G::Control | G::Format | G::PrivateUse
+    )
 }
 
 fn is_chinese(c: char) -> bool {
@@ -72,20 +80,33 @@ fn is_punct(c: char) -> bool {
 fn is_word(c: char) -> bool {
     c.is_alphanumeric()
         || c == '_'
-        || matches!(get_general_category(c), G::NonspacingMark | G::SpacingMark | G::EnclosingMark | G::ConnectorPunctuation)
+        || matches!(
+            get_general_category(c),
+            G::NonspacingMark | G::SpacingMark | G::EnclosingMark | G::ConnectorPunctuation
+        )
 }
 
 impl Norm {
     fn apply(&self, s: &str, out: &mut String) {
         out.clear();
         match *self {
-            Norm::Bert { clean_text, chinese, strip_accents, lowercase } => {
+            Norm::Bert {
+                clean_text,
+                chinese,
+                strip_accents,
+                lowercase,
+            } => {
                 let mut cur = String::with_capacity(s.len() + 8);
                 for c in s.chars() {
                     if clean_text && (c == '\0' || c == '\u{fffd}' || is_control(c)) {
                         continue;
                     }
-                    let c = if clean_text && (matches!(c, '\t' | '\n' | '\r') || c.is_whitespace()) { ' ' } else { c };
+                    let c = if clean_text && (matches!(c, '\t' | '\n' | '\r') || c.is_whitespace())
+                    {
+                        ' '
+                    } else {
+                        c
+                    };
                     if chinese && is_chinese(c) {
                         cur.push(' ');
                         cur.push(c);
@@ -95,7 +116,10 @@ impl Norm {
                     }
                 }
                 if strip_accents {
-                    cur = cur.nfd().filter(|&c| get_general_category(c) != G::NonspacingMark).collect();
+                    cur = cur
+                        .nfd()
+                        .filter(|&c| get_general_category(c) != G::NonspacingMark)
+                        .collect();
                 }
                 if lowercase {
                     out.extend(cur.chars().flat_map(char::to_lowercase));
@@ -104,7 +128,10 @@ impl Norm {
                 }
             }
             Norm::Lowercase => out.extend(s.chars().flat_map(char::to_lowercase)),
-            Norm::StripAccents => out.extend(s.chars().filter(|&c| get_general_category(c) != G::NonspacingMark)),
+            Norm::StripAccents => out.extend(
+                s.chars()
+                    .filter(|&c| get_general_category(c) != G::NonspacingMark),
+            ),
             Norm::Nfc => out.extend(s.nfc()),
             Norm::Nfd => out.extend(s.nfd()),
             Norm::Nfkc => out.extend(s.nfkc()),
@@ -158,16 +185,33 @@ pub(crate) enum WPiece<'a> {
 
 impl WordPiece {
     pub(crate) fn new(spec: WordPieceSpec) -> crate::Result<WordPiece> {
-        let unk = spec
+        let unk = spec.vocab.get(&spec.unk).copied().ok_or_else(|| {
+            crate::Error::Tokenizer(format!(
+                "WordPiece unk_token {:?} is not in the vocabulary",
+                spec.unk
+            ))
+        })?;
+        let clean_text = matches!(
+            spec.norms.first(),
+            Some(Norm::Bert {
+                clean_text: true,
+                ..
+            })
+        );
+        let max_id = spec
             .vocab
-            .get(&spec.unk)
+            .values()
             .copied()
-            .ok_or_else(|| crate::Error::Tokenizer(format!("WordPiece unk_token {:?} is not in the vocabulary", spec.unk)))?;
-        let clean_text = matches!(spec.norms.first(), Some(Norm::Bert { clean_text: true, .. }));
-        let max_id = spec.vocab.values().copied().chain(spec.added.ids()).max().map_or(0, |m| m as usize + 1);
+            .chain(spec.added.ids())
+            .max()
+            .map_or(0, |m| m as usize + 1);
         Ok(WordPiece {
             vocab_size: max_id.max(spec.vocab.len()),
-            vocab: spec.vocab.into_iter().map(|(k, v)| (k.into_boxed_str(), v)).collect(),
+            vocab: spec
+                .vocab
+                .into_iter()
+                .map(|(k, v)| (k.into_boxed_str(), v))
+                .collect(),
             unk,
             prefix: spec.prefix,
             max_chars: spec.max_chars,
@@ -301,7 +345,10 @@ impl WordPiece {
                     found = Some(id);
                     break;
                 }
-                end -= w.get(..end).and_then(|s| s.chars().next_back()).map_or(1, char::len_utf8);
+                end -= w
+                    .get(..end)
+                    .and_then(|s| s.chars().next_back())
+                    .map_or(1, char::len_utf8);
             }
             match found {
                 Some(id) => toks.push((id, end)),
@@ -342,7 +389,9 @@ impl WordPiece {
         let Scratch { norm, tmp, buf, .. } = sc;
         self.normalize(word, norm, tmp);
         let mut n = 0u32;
-        self.pre_split(norm, &mut |a, b| self.wordpiece(norm.get(a..b).unwrap_or(""), buf, &mut |_, _| n += 1));
+        self.pre_split(norm, &mut |a, b| {
+            self.wordpiece(norm.get(a..b).unwrap_or(""), buf, &mut |_, _| n += 1)
+        });
         n
     }
 
@@ -351,7 +400,9 @@ impl WordPiece {
         let mut sc = Scratch::default();
         let Scratch { norm, tmp, buf, .. } = &mut sc;
         self.normalize(word, norm, tmp);
-        self.pre_split(norm, &mut |a, b| self.wordpiece(norm.get(a..b).unwrap_or(""), buf, &mut |id, _| ids.push(id)));
+        self.pre_split(norm, &mut |a, b| {
+            self.wordpiece(norm.get(a..b).unwrap_or(""), buf, &mut |id, _| ids.push(id))
+        });
     }
 
     /// Byte ends of a word's tokens in the original text. Normalisation is replayed one
@@ -393,13 +444,24 @@ mod tests {
     use super::*;
 
     fn toy() -> WordPiece {
-        let words = ["[UNK]", "hello", "world", "un", "##aff", "##able", ",", "a", "##b"];
+        let words = [
+            "[UNK]", "hello", "world", "un", "##aff", "##able", ",", "a", "##b",
+        ];
         WordPiece::new(WordPieceSpec {
-            vocab: words.iter().enumerate().map(|(i, w)| (w.to_string(), i as u32)).collect(),
+            vocab: words
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (w.to_string(), i as u32))
+                .collect(),
             unk: "[UNK]".into(),
             prefix: "##".into(),
             max_chars: 100,
-            norms: vec![Norm::Bert { clean_text: true, chinese: true, strip_accents: true, lowercase: true }],
+            norms: vec![Norm::Bert {
+                clean_text: true,
+                chinese: true,
+                strip_accents: true,
+                lowercase: true,
+            }],
             pre: Pre::Bert,
             added: AddedTokens::default(),
         })
@@ -421,7 +483,12 @@ mod tests {
     fn whitespace_pieces_count_nothing() {
         let wp = toy();
         let mut out = vec![];
-        wp.walk("hello \n world", &mut |s, e, p| out.push((s, e, matches!(p, WPiece::Space))));
-        assert_eq!(out, [(0, 5, false), (5, 6, true), (6, 8, true), (8, 13, false)]);
+        wp.walk("hello \n world", &mut |s, e, p| {
+            out.push((s, e, matches!(p, WPiece::Space)))
+        });
+        assert_eq!(
+            out,
+            [(0, 5, false), (5, 6, true), (6, 8, true), (8, 13, false)]
+        );
     }
 }
