@@ -86,7 +86,7 @@ pub fn chunk(
 
 /// Pre-tokenizes, in parallel blocks cut where the TokenCounter contract allows.
 fn pieces(text: &str, chunk_size: usize, counter: &dyn TokenCounter) -> Vec<Piece> {
-    let bounds = block_bounds(text);
+    let bounds = if counter.splittable() { block_bounds(text, counter) } else { vec![0, text.len()] };
     let blocks: Vec<Vec<Piece>> = bounds
         .par_windows(2)
         .map(|w| {
@@ -124,15 +124,15 @@ fn pieces(text: &str, chunk_size: usize, counter: &dyn TokenCounter) -> Vec<Piec
     all
 }
 
-/// Block boundaries: roughly every PAR_BLOCK bytes, at a newline followed by non-whitespace.
-fn block_bounds(text: &str) -> Vec<usize> {
+/// Block boundaries: roughly every PAR_BLOCK bytes, where the tokenizer allows a cut.
+fn block_bounds(text: &str, counter: &dyn TokenCounter) -> Vec<usize> {
     let b = text.as_bytes();
     let mut bounds = vec![0];
     let mut next = PAR_BLOCK;
     while next < b.len() {
         let found = memchr::memchr_iter(b'\n', &b[next..])
             .map(|i| next + i)
-            .find(|&p| p + 1 < b.len() && !b[p + 1].is_ascii_whitespace() && b[p + 1] < 0x80);
+            .find(|&p| counter.is_cut(text, p));
         match found {
             Some(p) => {
                 bounds.push(p);
