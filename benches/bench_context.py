@@ -18,7 +18,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from myai import ContextManager, _core
 from myai.corpus import generated_corpus
 from myai.tokens import default_tokenizer
@@ -57,8 +56,13 @@ def test_add_myai(benchmark, corpus_1m: str, tmpdir_: Path) -> None:
     tok = default_tokenizer()
 
     def add() -> dict:
-        with ContextManager(max_tokens=4_000_000, chunk_size=CHUNK, chunk_overlap=OVERLAP,
-                            storage_dir=_fresh(tmpdir_, n), tokenizer=tok) as cm:
+        with ContextManager(
+            max_tokens=4_000_000,
+            chunk_size=CHUNK,
+            chunk_overlap=OVERLAP,
+            storage_dir=_fresh(tmpdir_, n),
+            tokenizer=tok,
+        ) as cm:
             return cm.add_document(corpus_1m, "corpus.txt")
 
     r = benchmark.pedantic(add, rounds=5, iterations=1, warmup_rounds=1)
@@ -94,7 +98,9 @@ def test_add_chromadb(benchmark, chunks: list[str], tmpdir_: Path) -> None:
         client = chromadb.PersistentClient(path=str(_fresh(tmpdir_, n)))
         col = client.create_collection("bench")
         for i in range(0, len(chunks), 5000):
-            col.add(ids=ids[i : i + 5000], documents=chunks[i : i + 5000], embeddings=vecs[i : i + 5000])
+            col.add(
+                ids=ids[i : i + 5000], documents=chunks[i : i + 5000], embeddings=vecs[i : i + 5000]
+            )
 
     benchmark.pedantic(add, rounds=3, iterations=1, warmup_rounds=0)
 
@@ -121,8 +127,13 @@ def test_add_tantivy_in_ram(benchmark, chunks: list[str]) -> None:
 @pytest.fixture(scope="module")
 def store(corpus_1m: str):
     d = Path(tempfile.mkdtemp(prefix="myai-bench-store-"))
-    with ContextManager(max_tokens=4_000_000, chunk_size=CHUNK, chunk_overlap=OVERLAP,
-                        storage_dir=d / "s", tokenizer=default_tokenizer()) as cm:
+    with ContextManager(
+        max_tokens=4_000_000,
+        chunk_size=CHUNK,
+        chunk_overlap=OVERLAP,
+        storage_dir=d / "s",
+        tokenizer=default_tokenizer(),
+    ) as cm:
         cm.add_document(corpus_1m, "corpus.txt")
     yield d / "s"
     shutil.rmtree(d, ignore_errors=True)
@@ -150,7 +161,9 @@ def test_search_myai(benchmark, store: Path, queries: list[str]) -> None:
 
 
 @pytest.mark.benchmark(group="context-search-1M")
-def test_search_sqlite_fts5(benchmark, chunks: list[str], queries: list[str], tmpdir_: Path) -> None:
+def test_search_sqlite_fts5(
+    benchmark, chunks: list[str], queries: list[str], tmpdir_: Path
+) -> None:
     db = sqlite3.connect(tmpdir_ / "fts.db")
     db.execute("CREATE VIRTUAL TABLE t USING fts5(body)")
     with db:
@@ -225,8 +238,13 @@ def test_rss_and_storage_ratio(store: Path, corpus_1m: str) -> None:
 @pytest.mark.skipif(not FULL, reason="set MYAI_BENCH_FULL=1 for the 10M/100M-token curve")
 @pytest.mark.parametrize("millions", [10, 100])
 def test_search_curve(benchmark, millions: int, tmpdir_: Path) -> None:
-    with ContextManager(max_tokens=millions * 1_100_000, chunk_size=CHUNK, chunk_overlap=OVERLAP,
-                        storage_dir=tmpdir_ / "big", tokenizer=default_tokenizer()) as cm:
+    with ContextManager(
+        max_tokens=millions * 1_100_000,
+        chunk_size=CHUNK,
+        chunk_overlap=OVERLAP,
+        storage_dir=tmpdir_ / "big",
+        tokenizer=default_tokenizer(),
+    ) as cm:
         for i in range(millions):
             cm.add_document(generated_corpus(1_000_000, seed=100 + i), f"part{i}.txt")
         rng = random.Random(5)

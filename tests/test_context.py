@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from myai import (
     CapacityError,
     ContextManager,
@@ -49,8 +48,14 @@ def cm(tmp_path: Path):
 
 def test_add_and_search(cm: ContextManager) -> None:
     r = cm.add_document(FACTS["physics.txt"], "physics.txt", {"topic": "physics"})
-    assert set(r) >= {"document_id", "tokens_added", "chunks_created", "duplicates_skipped",
-                      "evicted", "compression"}
+    assert set(r) >= {
+        "document_id",
+        "tokens_added",
+        "chunks_created",
+        "duplicates_skipped",
+        "evicted",
+        "compression",
+    }
     assert r["tokens_added"] > 0 and r["chunks_created"] == 1 and r["evicted"] == []
     assert r["compression"]["compression_ratio_formatted"].endswith(":1")
     hits = cm.search_context("zorblax constant", top_k=3)
@@ -118,8 +123,13 @@ def test_statistics(cm: ContextManager) -> None:
 
 
 def test_capacity_error_stores_nothing(tmp_path: Path) -> None:
-    with ContextManager(max_tokens=60, chunk_size=32, chunk_overlap=0, auto_cleanup=False,
-                        storage_dir=tmp_path / "s") as cm:
+    with ContextManager(
+        max_tokens=60,
+        chunk_size=32,
+        chunk_overlap=0,
+        auto_cleanup=False,
+        storage_dir=tmp_path / "s",
+    ) as cm:
         cm.add_document(FACTS["physics.txt"], "a.txt")
         before = cm.get_statistics()["total_tokens"]
         with pytest.raises(CapacityError) as e:
@@ -138,8 +148,9 @@ def test_eviction_lru_and_pinning(tmp_path: Path, caplog: pytest.LogCaptureFixtu
     with ContextManager(max_tokens=10_000, chunk_size=64, chunk_overlap=0) as probe:
         sizes = [probe.add_document(t, f"d{i}")["tokens_added"] for i, t in enumerate(texts)]
     cap = sum(sizes[:4]) + 1
-    with ContextManager(max_tokens=cap, chunk_size=64, chunk_overlap=0,
-                        storage_dir=tmp_path / "s") as cm:
+    with ContextManager(
+        max_tokens=cap, chunk_size=64, chunk_overlap=0, storage_dir=tmp_path / "s"
+    ) as cm:
         cm.add_document(texts[0], "taught", importance=0.8)  # pinned
         for i in (1, 2, 3):
             cm.add_document(texts[i], f"d{i}")
@@ -223,10 +234,13 @@ def test_corrupt_database_names_the_file(tmp_path: Path, damage: str) -> None:
         db.write_bytes(b"")
     for p in path.glob("store.db-*"):
         p.unlink()
-    with pytest.raises(CorruptStoreError) as e:
-        with ContextManager.open(path) if damage != "empty" else ContextManager(storage_dir=path) as cm:
-            cm.search_context("zorblax")
-            cm.get_document(cm.list_documents()[-1]["document_id"])
+    with (
+        pytest.raises(CorruptStoreError) as e, ContextManager.open(path)
+        if damage != "empty"
+        else ContextManager(storage_dir=path) as cm
+    ):
+        cm.search_context("zorblax")
+        cm.get_document(cm.list_documents()[-1]["document_id"])
     assert "store.db" in str(e.value)
 
 
@@ -250,7 +264,9 @@ def test_repair_salvages_intact_documents(tmp_path: Path) -> None:
 def _child(code: str, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -378,16 +394,31 @@ def test_mixed_corpus_compression_by_content_type(tmp_path: Path) -> None:
     )
     log = "".join(
         f"2024-05-01 10:{i // 60 % 60:02d}:{i % 60:02d} INFO worker-3 heartbeat ok\n"
-        + (f"2024-05-01 10:{i // 60 % 60:02d}:{i % 60:02d} ERROR disk full on /dev/sd{i % 3}\n"
-           if i % 50 == 0 else "")
+        + (
+            f"2024-05-01 10:{i // 60 % 60:02d}:{i % 60:02d} ERROR disk full on /dev/sd{i % 3}\n"
+            if i % 50 == 0
+            else ""
+        )
         for i in range(3000)
     )
-    conv = json.dumps({"messages": [
-        {"role": "user" if i % 2 == 0 else "assistant", "content": f"Question {i}: how do I water basil?"}
-        for i in range(200)
-    ]}, indent=1)
-    with ContextManager(storage_dir=tmp_path / "s", chunk_size=256, chunk_overlap=16,
-                        compression_strategy="adaptive") as cm:
+    conv = json.dumps(
+        {
+            "messages": [
+                {
+                    "role": "user" if i % 2 == 0 else "assistant",
+                    "content": f"Question {i}: how do I water basil?",
+                }
+                for i in range(200)
+            ]
+        },
+        indent=1,
+    )
+    with ContextManager(
+        storage_dir=tmp_path / "s",
+        chunk_size=256,
+        chunk_overlap=16,
+        compression_strategy="adaptive",
+    ) as cm:
         rs = {
             "text": cm.add_document(prose, "prose.txt"),
             "code": cm.add_document(code, "app.py"),
@@ -408,8 +439,13 @@ def test_mixed_corpus_compression_by_content_type(tmp_path: Path) -> None:
 
 
 def test_aggressive_compaction_and_restore(tmp_path: Path) -> None:
-    with ContextManager(storage_dir=tmp_path / "s", chunk_size=64, chunk_overlap=0,
-                        compression_strategy="aggressive", min_age_hours=1.0) as cm:
+    with ContextManager(
+        storage_dir=tmp_path / "s",
+        chunk_size=64,
+        chunk_overlap=0,
+        compression_strategy="aggressive",
+        min_age_hours=1.0,
+    ) as cm:
         old = cm.add_document(generated_corpus(2000, seed=5), "old.txt")["document_id"]
         keep = cm.add_document(generated_corpus(2000, seed=6), "taught.txt", importance=0.8)
         before = cm.get_statistics()["total_tokens"]
@@ -434,8 +470,13 @@ def test_seed_names(tmp_path: Path) -> None:
     assert "text" in vm.get_compression_report()
     mon = get_compression_monitor()
     assert mon is get_compression_monitor()
-    a = mon.analyze_compression("One sentence here. Another one there.", ["One sentence here.",
-                                " Another one there."], "x.txt", "text", {})
+    a = mon.analyze_compression(
+        "One sentence here. Another one there.",
+        ["One sentence here.", " Another one there."],
+        "x.txt",
+        "text",
+        {},
+    )
     assert a["chunk_count"] == 2 and a["quality_score"] > 0
 
 

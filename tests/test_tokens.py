@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import unicodedata
-
 import re
+import unicodedata
 import zipfile
 from pathlib import Path
 

@@ -146,6 +146,7 @@ def chunk_text_batch(
     return_text: bool = False,
 ) -> list[list[Any]]:
     """chunk_text over many texts, in parallel."""
+
 # --- end chunk ---
 
 # --- dedup ---
@@ -395,4 +396,5 @@ def zstd_compress(data: bytes, level: int = 3) -> bytes:
 def zstd_decompress(data: bytes, max_size: int = 1073741824) -> bytes:
     """Decompresses one zstd frame; CorruptDataError for a damaged frame or one that would
     exceed ``max_size`` bytes."""
+
 # --- end compress ---

@@ -101,13 +101,19 @@ def _cmd_stats(cfg: DictConfig, ns: argparse.Namespace) -> int:
     print(f"  storage_dir         {c['storage_dir']}")
     print(f"  documents           {c.get('total_documents', 0)}")
     if c.get("total_documents"):
-        print(f"  tokens              {c['total_tokens']:,} of {c['max_tokens']:,} "
-              f"({100 * c['capacity_used']:.1f}% used)")
-        print(f"  chunks              {c['total_chunks']:,} (average {c['average_chunk_size']:.0f} tokens)")
+        print(
+            f"  tokens              {c['total_tokens']:,} of {c['max_tokens']:,} "
+            f"({100 * c['capacity_used']:.1f}% used)"
+        )
+        print(
+            f"  chunks              {c['total_chunks']:,} (average {c['average_chunk_size']:.0f} tokens)"
+        )
         print(f"  on disk / in RAM    {c['storage_size_mb']:.2f} MB / {c['memory_mb']:.2f} MB")
         comp = info["compression"]
-        print(f"  compression         storage {comp['storage_ratio']:.2f}:1, "
-              f"context {comp['context_ratio']:.2f}:1")
+        print(
+            f"  compression         storage {comp['storage_ratio']:.2f}:1, "
+            f"context {comp['context_ratio']:.2f}:1"
+        )
     return 0
 
 

@@ -25,10 +25,9 @@ searchable text.
 from __future__ import annotations
 
 import math
-import re
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,50 +41,16 @@ __all__ = [
     "quality_score",
 ]
 
-_TIMESTAMP = re.compile(
-    r"^\s*\[?(\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d([.,]\d+)?)?(Z|[+-]\d\d:?\d\d)?|\d\d:\d\d:\d\d([.,]\d+)?"
-    r"|[A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d)\]?\s*"
-)
-_NUMBER = re.compile(r"\b(0x[0-9a-fA-F]+|[0-9a-fA-F]{8,}|\d+(\.\d+)?)\b")
 
-
-def _line_key(line: str, mask_numbers: bool) -> str:
-    key = _TIMESTAMP.sub("", line, count=1)
-    if mask_numbers:
-        key = _NUMBER.sub("#", key)
-    return key.strip()
-
-
-def collapse_repeated_lines(texts: Sequence[str], mask_numbers: bool = False) -> tuple[list[str], int]:
+def collapse_repeated_lines(
+    texts: Sequence[str], mask_numbers: bool = False
+) -> tuple[list[str], int]:
     """The searchable form of a document's chunks: a line seen before in the document (same
     text once a leading timestamp is dropped, and numbers too when ``mask_numbers``) is left
     out, and its first occurrence is marked with how often it repeats. Returns the new texts
-    and the number of lines left out."""
-    counts: Counter[str] = Counter()
-    for t in texts:
-        for line in t.splitlines():
-            k = _line_key(line, mask_numbers)
-            if k:
-                counts[k] += 1
-    if not counts or max(counts.values()) == 1:
-        return list(texts), 0
-    seen: set[str] = set()
-    dropped = 0
-    out = []
-    for t in texts:
-        kept = []
-        for line in t.splitlines():
-            k = _line_key(line, mask_numbers)
-            if not k:
-                kept.append(line)
-            elif k in seen:
-                dropped += 1
-            else:
-                seen.add(k)
-                n = counts[k]
-                kept.append(f"{line} [repeated {n}x]" if n > 1 else line)
-        out.append("\n".join(kept))
-    return out, dropped
+    and the number of lines left out (the work is done by the core)."""
+    out, dropped = _core.collapse_repeated_lines(list(texts), mask_numbers)
+    return [o if o is not None else t for o, t in zip(out, texts, strict=True)], dropped
 
 
 def quality_score(retrievability: float, storage_ratio: float, context_ratio: float) -> float:
@@ -144,12 +109,21 @@ class CompressionMonitor:
         retrievability: float | None = None,
         tokenizer: _core.Tokenizer | None = None,
         record: bool = True,
+        core_stats: dict[str, Any] | None = None,
+        stored_bytes: int | None = None,
     ) -> dict[str, Any]:
         """Analyses one document cut into ``chunks`` (chunk texts, or the core's
         ``(start, end, tokens)`` byte spans) and records it. The store passes what it kept
         searchable and its own retrievability; standalone, the chunks are what is kept."""
         spans = _as_spans(original_text, chunks, tokenizer)
-        core = _core.compression_stats(original_text, spans, list(duplicates or []), tokenizer)
+        core = core_stats or _core.compression_stats(
+            original_text, spans, list(duplicates or []), tokenizer
+        )
+        if stored_bytes is not None:
+            core = {**core, "zstd_bytes": stored_bytes}
+            core["storage_ratio"] = (
+                core["original_bytes"] / stored_bytes if stored_bytes else float("inf")
+            )
         if searchable_tokens is None and searchable_texts is not None:
             searchable_tokens = sum(_core.count_tokens_batch(list(searchable_texts), tokenizer))
         if searchable_tokens is None:
@@ -202,8 +176,14 @@ class CompressionMonitor:
             self._history.append(analysis)
             t = self._totals.setdefault(
                 analysis["content_type"],
-                {"documents": 0, "original_bytes": 0, "stored_bytes": 0, "original_tokens": 0,
-                 "searchable_tokens": 0, "quality_sum": 0.0},
+                {
+                    "documents": 0,
+                    "original_bytes": 0,
+                    "stored_bytes": 0,
+                    "original_tokens": 0,
+                    "searchable_tokens": 0,
+                    "quality_sum": 0.0,
+                },
             )
             t["documents"] += 1
             for k in ("original_bytes", "stored_bytes", "original_tokens", "searchable_tokens"):
@@ -230,8 +210,16 @@ class CompressionMonitor:
                 "context_ratio": _safe_ratio(t["original_tokens"], t["searchable_tokens"]),
                 "average_quality": round(t["quality_sum"] / t["documents"], 1),
             }
-        all_t = {k: sum(t[k] for t in totals.values()) for k in
-                 ("documents", "original_bytes", "stored_bytes", "original_tokens", "searchable_tokens")}
+        all_t = {
+            k: sum(t[k] for t in totals.values())
+            for k in (
+                "documents",
+                "original_bytes",
+                "stored_bytes",
+                "original_tokens",
+                "searchable_tokens",
+            )
+        }
         ratios = [h["storage_ratio"] for h in hist if math.isfinite(h["storage_ratio"])]
         return {
             "documents_analyzed": int(all_t["documents"]),
@@ -325,4 +313,3 @@ def get_compression_monitor() -> CompressionMonitor:
         if _shared is None:
             _shared = CompressionMonitor()
         return _shared
-

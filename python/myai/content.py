@@ -30,9 +30,7 @@ CONTENT_TYPES = (
 )
 
 CODE_EXTENSIONS = frozenset(
-    ".py .pyi .rs .c .h .cc .cpp .hpp .cs .java .kt .scala .go .js .mjs .ts .tsx .jsx .rb .php "
-    ".swift .m .sh .bash .zsh .ps1 .sql .r .jl .lua .pl .hs .ml .ex .exs .erl .clj .dart .vue "
-    ".toml .yaml .yml .ini .cfg .mk .cmake .proto .zig .nim".split()
+    [".py", ".pyi", ".rs", ".c", ".h", ".cc", ".cpp", ".hpp", ".cs", ".java", ".kt", ".scala", ".go", ".js", ".mjs", ".ts", ".tsx", ".jsx", ".rb", ".php", ".swift", ".m", ".sh", ".bash", ".zsh", ".ps1", ".sql", ".r", ".jl", ".lua", ".pl", ".hs", ".ml", ".ex", ".exs", ".erl", ".clj", ".dart", ".vue", ".toml", ".yaml", ".yml", ".ini", ".cfg", ".mk", ".cmake", ".proto", ".zig", ".nim"]
 )
 _EXT = {
     ".md": "markdown",
@@ -100,7 +98,9 @@ def detect_content_type(content: str | bytes, name: str | None = None) -> str:
         if len(_MD.findall(sample)) >= 3:
             return "markdown"
         codey = sum(ln.rstrip().endswith(("{", "}", ";", ":", ")")) for ln in lines)
-        if codey >= max(4, len(lines) // 2) and re.search(r"\b(def|fn|class|function|return|import)\b", sample):
+        if codey >= max(4, len(lines) // 2) and re.search(
+            r"\b(def|fn|class|function|return|import)\b", sample
+        ):
             return "code"
     return "text"
 
@@ -108,8 +108,7 @@ def detect_content_type(content: str | bytes, name: str | None = None) -> str:
 class _VisibleText(html.parser.HTMLParser):
     _SKIP = frozenset({"script", "style", "head", "noscript", "template", "svg"})
     _BLOCK = frozenset(
-        "p div br li ul ol h1 h2 h3 h4 h5 h6 tr table section article header footer pre "
-        "blockquote title dt dd".split()
+        ["p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "section", "article", "header", "footer", "pre", "blockquote", "title", "dt", "dd"]
     )
 
     def __init__(self) -> None:

@@ -36,14 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import zstandard
-
 from myai import _core
-from myai.compression import (
-    CompressionMonitor,
-    collapse_repeated_lines,
-    sample_sentences,
-)
+from myai.compression import CompressionMonitor, sample_sentences
 from myai.content import CONTENT_TYPES, detect_content_type, to_text
 from myai.errors import CapacityError, CorruptStoreError, MyaiError, StoreLockedError
 from myai.summarize import key_sentences, keywords, ranked_sentences
@@ -66,6 +60,8 @@ IMPORTANCE_CREDIT_S = 7 * 24 * 3600.0
 # Ranking prior: score * (1 + PRIOR * (importance - 0.5)).
 IMPORTANCE_PRIOR = 0.4
 SEARCH_MODES = ("bm25", "vector", "hybrid")
+# Content whose lines repeat: adaptive compression collapses repeated lines in these.
+LINE_ORIENTED = frozenset({"log", "data", "code", "conversation"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB);
@@ -240,9 +236,11 @@ class ContextManager:
         self._next_doc = 1
         self._version = 0
         self._snapshot_version = -1
-        self._zdict: zstandard.ZstdCompressionDict | None = None
-        self._zdict_id = 0
-        self._mem_segments: dict[int, tuple[int, bytes]] = {}  # in-memory store: hash -> (dict, data)
+        self._plain = _core.ZstdCodec(3)
+        self._codec: _core.ZstdCodec | None = None  # with the store's trained dictionary
+        self._mem_segments: dict[
+            int, tuple[int, bytes]
+        ] = {}  # in-memory store: hash -> (dict, data)
         self._seg_refs: dict[int, int] = {}
         self._access_dirty: set[int] = set()
         self._evictions = 0
@@ -283,7 +281,9 @@ class ContextManager:
             dedup=c.dedup,
             near_dup_threshold=c.near_dup_threshold,
             auto_cleanup=c.auto_cleanup,
-            compression_strategy=str(getattr(cfg.compression.strategy, "value", cfg.compression.strategy)),
+            compression_strategy=str(
+                getattr(cfg.compression.strategy, "value", cfg.compression.strategy)
+            ),
             min_age_hours=cfg.compression.min_age_hours,
             preserve_important=cfg.compression.preserve_important,
             bm25_k1=cfg.retrieval.bm25.k1,
@@ -382,9 +382,7 @@ class ContextManager:
                     f"({FORMAT_VERSION}); upgrade myai",
                     path=str(self._db_path),
                 )
-            db.execute(
-                "UPDATE meta SET value=? WHERE key='params'", (json.dumps(self._params()),)
-            )
+            db.execute("UPDATE meta SET value=? WHERE key='params'", (json.dumps(self._params()),))
 
     # ------------------------------------------------------------------ loading
 
@@ -403,12 +401,13 @@ class ContextManager:
             if stored_tok and stored_tok != self.tokenizer.name:
                 log.warning(
                     "store %s counted tokens with %s; now counting with %s",
-                    self.storage_dir, stored_tok, self.tokenizer.name,
+                    self.storage_dir,
+                    stored_tok,
+                    self.tokenizer.name,
                 )
             zd = self._meta("zdict")
             if zd is not None:
-                self._zdict = zstandard.ZstdCompressionDict(bytes(zd))
-                self._zdict_id = self._zdict.dict_id()
+                self._codec = _core.ZstdCodec(3, bytes(zd))
             mon = self._meta("monitor")
             if mon:
                 self.monitor.load_state(json.loads(mon))
@@ -417,8 +416,23 @@ class ContextManager:
                 " last_access, tokens, stored_tokens, bytes, n_chunks, state, summary"
                 " FROM documents"
             ):
-                d = _Doc(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], bool(r[6]), r[7], r[8],
-                         r[9], r[10], r[11], r[12], r[13], r[14])
+                d = _Doc(
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    json.loads(r[4]),
+                    r[5],
+                    bool(r[6]),
+                    r[7],
+                    r[8],
+                    r[9],
+                    r[10],
+                    r[11],
+                    r[12],
+                    r[13],
+                    r[14],
+                )
                 self._docs[d.id] = d
                 self._by_name[d.name] = d.id
                 self._next_doc = max(self._next_doc, d.id + 1)
@@ -453,10 +467,16 @@ class ContextManager:
                 self._snapshot_version = self._version
                 loaded = True
             except (_core.CorruptDataError, TypeError) as e:
-                log.warning("index snapshot of %s is corrupt (%s); rebuilding it", self.storage_dir, e)
+                log.warning(
+                    "index snapshot of %s is corrupt (%s); rebuilding it", self.storage_dir, e
+                )
         if not loaded:
             if self._chunks:
-                log.info("rebuilding the indexes of %s from %d chunks", self.storage_dir, len(self._chunks))
+                log.info(
+                    "rebuilding the indexes of %s from %d chunks",
+                    self.storage_dir,
+                    len(self._chunks),
+                )
             self._rebuild_indexes()
         log.debug("opened %s in %.1f ms", self.storage_dir, (time.perf_counter() - t0) * 1000)
 
@@ -487,52 +507,52 @@ class ContextManager:
             return {}
         return {
             r[0]: r[1]
-            for r in self._db.execute("SELECT id, searchable FROM chunks WHERE searchable IS NOT NULL")
+            for r in self._db.execute(
+                "SELECT id, searchable FROM chunks WHERE searchable IS NOT NULL"
+            )
         }
 
     # ------------------------------------------------------------------ segments
 
-    def _compress(self, raw: list[bytes]) -> list[bytes]:
-        if self._zdict is None and sum(map(len, raw)) >= 64 * 1024 and len(raw) >= 16:
+    def _compress(self, raw: list[bytes]) -> tuple[int, list[bytes]]:
+        """Compresses new segments; returns the dictionary flag they were made with."""
+        if self._codec is None and sum(map(len, raw)) >= 64 * 1024 and len(raw) >= 16:
             self._train_dictionary(raw)
-        if self._zdict is not None:
-            c = zstandard.ZstdCompressor(level=3, dict_data=self._zdict, write_content_size=True,
-                                         write_dict_id=False, write_checksum=False)
-        else:
-            c = zstandard.ZstdCompressor(level=3, write_content_size=True)
-        return [c.compress(r) for r in raw]
+        codec = self._codec or self._plain
+        return (1 if self._codec is not None else 0), codec.compress_batch(raw)
 
     def _train_dictionary(self, samples: list[bytes]) -> None:
-        # A dictionary trained on the first large batch serves the store for good.
-        step = max(1, len(samples) // 512)
-        pick = samples[::step][:512]
+        # A dictionary trained on the first large batch serves the store for good; a sample
+        # of 256 segments trains in a few milliseconds and compresses as well as thousands.
+        step = max(1, len(samples) // 256)
         try:
-            d = zstandard.train_dictionary(16 * 1024, pick, level=3)
-        except zstandard.ZstdError as e:
+            d = _core.ZstdCodec.train(samples[::step][:256], 16 * 1024)
+        except ValueError as e:
             log.debug("no zstd dictionary trained: %s", e)
             return
-        self._zdict = d
-        self._zdict_id = d.dict_id()
+        self._codec = _core.ZstdCodec(3, d)
         if self._db is not None:
-            self._db.execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES ('zdict', ?)", (d.as_bytes(),)
-            )
+            self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('zdict', ?)", (d,))
 
     def _segment(self, h: int) -> bytes:
         if self._db is None:
-            dict_id, data = self._mem_segments[h]
+            dict_flag, data = self._mem_segments[h]
         else:
             row = self._db.execute("SELECT dict, data FROM segments WHERE hash=?", (h,)).fetchone()
             if row is None:
                 raise CorruptStoreError(
                     f"{self._db_path}: segment {h} is missing", path=str(self._db_path)
                 )
-            dict_id, data = row
+            dict_flag, data = row
+        codec = self._codec if dict_flag else self._plain
+        if codec is None:
+            raise CorruptStoreError(
+                f"{self._db_path}: segment {h} needs the store's zstd dictionary, which is missing",
+                path=str(self._db_path),
+            )
         try:
-            if dict_id and self._zdict is not None:
-                return zstandard.ZstdDecompressor(dict_data=self._zdict).decompress(data)
-            return zstandard.ZstdDecompressor().decompress(data)
-        except zstandard.ZstdError as e:
+            return codec.decompress(data)
+        except _core.CorruptDataError as e:
             raise CorruptStoreError(
                 f"{self._db_path or 'memory'}: segment {h} does not decompress ({e})",
                 path=str(self._db_path or ""),
@@ -543,21 +563,23 @@ class ContextManager:
         if cached is not None:
             return cached
         c = self._chunks[cid]
-        # A chunk is the tail of the segments before it (its overlap) plus its own segment.
+        # A chunk is the tail of the segments before it (its overlap) plus its own segment;
+        # the chunks of a document have consecutive ids.
         parts: list[bytes] = [self._segment(c.seg)]
         need = c.seg_start - c.start
-        prev = cid
-        d = self._docs.get(c.doc_id)
-        order = d.chunk_ids if d is not None else []
-        pos = order.index(cid) if need > 0 and cid in order else 0
-        while need > 0 and pos > 0:
-            pos -= 1
-            prev = order[pos]
-            pc = self._chunks[prev]
+        prev = cid - 1
+        while need > 0:
+            pc = self._chunks.get(prev)
+            if pc is None or pc.doc_id != c.doc_id:
+                raise CorruptStoreError(
+                    f"{self._db_path or 'memory'}: chunk {cid} misses the chunk before it",
+                    path=str(self._db_path or ""),
+                )
             seg = self._segment(pc.seg)
             take = min(need, len(seg))
-            parts.insert(0, seg[len(seg) - take:])
+            parts.insert(0, seg[len(seg) - take :])
             need -= take
+            prev -= 1
         text = b"".join(parts).decode("utf-8")
         self._cache.put(cid, text)
         return text
@@ -595,7 +617,9 @@ class ContextManager:
             content = bytes(content)
         ctype = content_type or detect_content_type(content, document_name)
         if ctype not in CONTENT_TYPES:
-            raise ValueError(f"content_type must be one of {', '.join(CONTENT_TYPES)}, got {ctype!r}")
+            raise ValueError(
+                f"content_type must be one of {', '.join(CONTENT_TYPES)}, got {ctype!r}"
+            )
         if importance is None:
             importance = float(metadata.get("importance", IMPORTANCE_DOCUMENT))
         if not 0.0 <= importance <= 1.0 or math.isnan(importance):
@@ -603,7 +627,9 @@ class ContextManager:
         pin = bool(pinned) if pinned is not None else importance >= PIN_THRESHOLD
         text = _core.normalize(to_text(content, ctype))
         if not text.strip():
-            raise ValueError(f"document {document_name or ''!r} is empty (no text after normalisation)")
+            raise ValueError(
+                f"document {document_name or ''!r} is empty (no text after normalisation)"
+            )
         content_hash = f"{_core.hash64(text):016x}"
         name = document_name or f"{ctype}-{content_hash[:12]}"
 
@@ -614,17 +640,33 @@ class ContextManager:
                 d.last_access = time.time()
                 self._access_dirty.add(d.id)
                 return {
-                    "document_id": d.id, "document_name": d.name, "tokens_added": 0,
-                    "chunks_created": 0, "duplicates_skipped": 0, "evicted": [],
-                    "unchanged": True, "replaced": False, "compression": None,
+                    "document_id": d.id,
+                    "document_name": d.name,
+                    "tokens_added": 0,
+                    "chunks_created": 0,
+                    "duplicates_skipped": 0,
+                    "evicted": [],
+                    "unchanged": True,
+                    "replaced": False,
+                    "compression": None,
                     "processing_time_ms": (time.perf_counter() - t0) * 1000,
                 }
-            return self._add_locked(text, name, ctype, metadata, meta_json, importance, pin,
-                                    content_hash, old_id, t0)
+            return self._add_locked(
+                text, name, ctype, metadata, meta_json, importance, pin, content_hash, old_id, t0
+            )
 
     def _add_locked(
-        self, text: str, name: str, ctype: str, metadata: dict[str, Any], meta_json: str,
-        importance: float, pin: bool, content_hash: str, old_id: int | None, t0: float,
+        self,
+        text: str,
+        name: str,
+        ctype: str,
+        metadata: dict[str, Any],
+        meta_json: str,
+        importance: float,
+        pin: bool,
+        content_hash: str,
+        old_id: int | None,
+        t0: float,
     ) -> dict[str, Any]:
         chunks = _core.chunk_text(text, self.chunk_size, self.chunk_overlap, self.tokenizer, True)
         n = len(chunks)
@@ -656,21 +698,21 @@ class ContextManager:
                     dup[i] = True
         kept = [i for i in range(n) if not dup[i]]
 
-        # What stays searchable (context compression).
+        # What stays searchable (context compression): adaptive and aggressive collapse
+        # repeated lines of line-oriented content.
         kept_texts = [chunks[i][3] for i in kept]
         searchable: list[str | None] = [None] * len(kept)
-        if self.compression_strategy != "conservative" and ctype in ("log", "data", "text", "code"):
-            collapsed, dropped = collapse_repeated_lines(
-                kept_texts, mask_numbers=self.compression_strategy == "aggressive"
+        if self.compression_strategy != "conservative" and ctype in LINE_ORIENTED:
+            searchable, _dropped = _core.collapse_repeated_lines(
+                kept_texts, self.compression_strategy == "aggressive"
             )
-            if dropped:
-                searchable = list(collapsed)
         s_texts = [s if s is not None else t for s, t in zip(searchable, kept_texts, strict=True)]
-        if any(s is not None for s in searchable):
-            s_tokens = sum(_core.count_tokens_batch(s_texts, self.tokenizer))
-        else:
-            s_tokens = _own_tokens(chunks, kept, self.tokenizer, text)
-        doc_tokens = _own_tokens(chunks, range(n), self.tokenizer, text)
+        spans = [(c[0], c[1], c[2]) for c in chunks]
+        core_stats = _core.compression_stats(text, spans, dup, self.tokenizer, None)
+        doc_tokens = core_stats["original_tokens"]
+        s_tokens = core_stats["stored_tokens"]
+        if any(x is not None for x in searchable):
+            s_tokens = self._searchable_tokens(text, chunks, kept, searchable, s_texts)
 
         # Capacity.
         freed_by_replace = old.stored_tokens if old else 0
@@ -698,8 +740,14 @@ class ContextManager:
                 if missing <= 0:
                     break
                 missing -= v.stored_tokens
-                evicted.append({"document_id": v.id, "document_name": v.name,
-                                "tokens": v.stored_tokens, "pinned": v.pinned})
+                evicted.append(
+                    {
+                        "document_id": v.id,
+                        "document_name": v.name,
+                        "tokens": v.stored_tokens,
+                        "pinned": v.pinned,
+                    }
+                )
 
         # Commit: the index and the database change together.
         now = time.time()
@@ -710,22 +758,43 @@ class ContextManager:
         for s, e, _t, _x in chunks:
             seg_starts.append(max(s, prev_end))
             prev_end = max(prev_end, e)
-        seg_raw = [raw[seg_starts[i]:chunks[i][1]] for i in range(n)]
+        seg_raw = [raw[seg_starts[i] : chunks[i][1]] for i in range(n)]
         seg_hash = [_i64(h) for h in _core.hash64_batch([b.decode("utf-8") for b in seg_raw])]
         new_segs = {}
         for h, r in zip(seg_hash, seg_raw, strict=True):
             if h not in self._seg_refs and h not in new_segs:
                 new_segs[h] = r
-        comp = self._compress(list(new_segs.values())) if new_segs else []
-        dict_flag = 1 if self._zdict is not None else 0
-        doc = _Doc(doc_id, name, content_hash, ctype, metadata, importance, pin, now, now,
-                   doc_tokens, s_tokens, len(raw), n, chunk_ids=list(ids))
-        analysis = self.monitor.analyze_compression(
-            text, [(c[0], c[1], c[2]) for c in chunks], name, ctype, metadata,
-            duplicates=dup, searchable_tokens=s_tokens, retrievability=1.0,
-            tokenizer=self.tokenizer, record=False,
+        dict_flag, comp = self._compress(list(new_segs.values())) if new_segs else (0, [])
+        doc = _Doc(
+            doc_id,
+            name,
+            content_hash,
+            ctype,
+            metadata,
+            importance,
+            pin,
+            now,
+            now,
+            doc_tokens,
+            s_tokens,
+            len(raw),
+            n,
+            chunk_ids=list(ids),
         )
-        analysis["stored_bytes"] = sum(map(len, comp))
+        analysis = self.monitor.analyze_compression(
+            text,
+            spans,
+            name,
+            ctype,
+            metadata,
+            duplicates=dup,
+            searchable_tokens=s_tokens,
+            retrievability=1.0,
+            tokenizer=self.tokenizer,
+            record=False,
+            core_stats=core_stats,
+            stored_bytes=sum(map(len, comp)),
+        )
         try:
             if self._db is not None:
                 with self._db:
@@ -735,13 +804,30 @@ class ContextManager:
                         self._delete_rows(old.id)
                     self._db.execute(
                         "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (doc_id, name, content_hash, ctype, meta_json, importance, int(pin), now,
-                         now, doc_tokens, s_tokens, len(raw), n, "full", None),
+                        (
+                            doc_id,
+                            name,
+                            content_hash,
+                            ctype,
+                            meta_json,
+                            importance,
+                            int(pin),
+                            now,
+                            now,
+                            doc_tokens,
+                            s_tokens,
+                            len(raw),
+                            n,
+                            "full",
+                            None,
+                        ),
                     )
                     self._db.executemany(
                         "INSERT INTO segments VALUES (?,?,?,?,?) ON CONFLICT(hash) DO NOTHING",
-                        [(h, 0, dict_flag, len(r), c) for (h, r), c in
-                         zip(new_segs.items(), comp, strict=True)],
+                        [
+                            (h, 0, dict_flag, len(r), c)
+                            for (h, r), c in zip(new_segs.items(), comp, strict=True)
+                        ],
                     )
                     self._db.executemany(
                         "UPDATE segments SET refs = refs + 1 WHERE hash=?", [(h,) for h in seg_hash]
@@ -749,9 +835,22 @@ class ContextManager:
                     kept_set = dict(zip(kept, searchable, strict=True))
                     self._db.executemany(
                         "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                        [(ids[i], doc_id, i, chunks[i][0], chunks[i][1], seg_starts[i],
-                          chunks[i][2], _i64(hashes[i]), int(i in kept_set), seg_hash[i],
-                          kept_set.get(i)) for i in range(n)],
+                        [
+                            (
+                                ids[i],
+                                doc_id,
+                                i,
+                                chunks[i][0],
+                                chunks[i][1],
+                                seg_starts[i],
+                                chunks[i][2],
+                                _i64(hashes[i]),
+                                int(i in kept_set),
+                                seg_hash[i],
+                                kept_set.get(i),
+                            )
+                            for i in range(n)
+                        ],
                     )
                     self._bump_version()
         except sqlite3.Error as e:
@@ -768,8 +867,13 @@ class ContextManager:
         for v in evicted:
             self._forget(v["document_id"])
             self._evictions += 1
-            log.warning("evicted %s (%d tokens%s) to make room for %s", v["document_name"],
-                        v["tokens"], ", pinned" if v["pinned"] else "", name)
+            log.warning(
+                "evicted %s (%d tokens%s) to make room for %s",
+                v["document_name"],
+                v["tokens"],
+                ", pinned" if v["pinned"] else "",
+                name,
+            )
         if old is not None:
             self._forget(old.id, keep_near=True)
         self._docs[doc_id] = doc
@@ -778,7 +882,9 @@ class ContextManager:
         self._next_chunk = first_id + n
         for i in range(n):
             s, e, t, x = chunks[i]
-            self._chunks[ids[i]] = _Chunk(doc_id, i, s, e, seg_starts[i], t, seg_hash[i], not dup[i])
+            self._chunks[ids[i]] = _Chunk(
+                doc_id, i, s, e, seg_starts[i], t, seg_hash[i], not dup[i]
+            )
             self._cache.put(ids[i], x)
         for i in kept:
             self._exact.setdefault(hashes[i], ids[i])
@@ -800,19 +906,47 @@ class ContextManager:
             "processing_time_ms": (time.perf_counter() - t0) * 1000,
         }
 
+    def _searchable_tokens(
+        self,
+        text: str,
+        chunks: list[Any],
+        kept: list[int],
+        searchable: list[str | None],
+        s_texts: list[str],
+    ) -> int:
+        """Tokens kept searchable when some chunks were rewritten: a rewritten chunk counts
+        whole, an unchanged one without the overlap it shares with a kept predecessor."""
+        raw = text.encode("utf-8")
+        kept_set = set(kept)
+        changed = [j for j, x in enumerate(searchable) if x is not None]
+        same = [j for j, x in enumerate(searchable) if x is None]
+        overlaps = []
+        for j in same:
+            i = kept[j]
+            if i - 1 in kept_set and chunks[i][0] < chunks[i - 1][1]:
+                overlaps.append(raw[chunks[i][0] : chunks[i - 1][1]].decode("utf-8"))
+        total = sum(chunks[kept[j]][2] for j in same)
+        total -= sum(_core.count_tokens_batch(overlaps, self.tokenizer))
+        total += sum(_core.count_tokens_batch([s_texts[j] for j in changed], self.tokenizer))
+        return max(0, total)
+
     def _undo_near(self, ids: list[int], kept: list[int], old: _Doc | None) -> None:
         for i in kept:
             if ids[i] in self._near:
                 self._near.remove(ids[i])
         if old is not None and self.dedup:
-            back = [c for c in old.chunk_ids if self._chunks[c].indexed and self._chunks[c].ord >= 0]
+            back = [
+                c for c in old.chunk_ids if self._chunks[c].indexed and self._chunks[c].ord >= 0
+            ]
             self._near.add_batch(back, [self._chunk_text(c) for c in back])
 
     def _eviction_order(self, exclude: int | None) -> list[_Doc]:
         """Unpinned before pinned; within each, least recently used first, importance buying
         up to IMPORTANCE_CREDIT_S seconds of recency."""
         docs = [d for d in self._docs.values() if d.id != exclude]
-        return sorted(docs, key=lambda d: (d.pinned, d.last_access + d.importance * IMPORTANCE_CREDIT_S))
+        return sorted(
+            docs, key=lambda d: (d.pinned, d.last_access + d.importance * IMPORTANCE_CREDIT_S)
+        )
 
     def _bump_version(self) -> None:
         self._version += 1
@@ -832,7 +966,9 @@ class ContextManager:
     def _delete_rows(self, doc_id: int) -> None:
         assert self._db is not None
         segs = [r[0] for r in self._db.execute("SELECT seg FROM chunks WHERE doc_id=?", (doc_id,))]
-        self._db.executemany("UPDATE segments SET refs = refs - 1 WHERE hash=?", [(h,) for h in segs])
+        self._db.executemany(
+            "UPDATE segments SET refs = refs - 1 WHERE hash=?", [(h,) for h in segs]
+        )
         self._db.execute("DELETE FROM segments WHERE refs <= 0")
         self._db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
         self._db.execute("DELETE FROM documents WHERE id=?", (doc_id,))
@@ -942,7 +1078,9 @@ class ContextManager:
             s_tokens = _own_tokens_of(self, full)
             if self._db is not None:
                 with self._db:
-                    self._db.executemany("DELETE FROM chunks WHERE id=?", [(c,) for c in summary_ids])
+                    self._db.executemany(
+                        "DELETE FROM chunks WHERE id=?", [(c,) for c in summary_ids]
+                    )
                     self._db.execute("UPDATE chunks SET indexed=1 WHERE doc_id=?", (d.id,))
                     self._db.execute(
                         "UPDATE documents SET state='full', stored_tokens=?, summary=NULL WHERE id=?",
@@ -999,8 +1137,19 @@ class ContextManager:
             else:
                 raw = self.vector_search_hook(self, query, k, allowed, mode)
             ranked = sorted(
-                ((s * (1.0 + IMPORTANCE_PRIOR * (self._docs[self._chunks[c].doc_id].importance - 0.5)), c)
-                 for c, s in raw if c in self._chunks),
+                (
+                    (
+                        s
+                        * (
+                            1.0
+                            + IMPORTANCE_PRIOR
+                            * (self._docs[self._chunks[c].doc_id].importance - 0.5)
+                        ),
+                        c,
+                    )
+                    for c, s in raw
+                    if c in self._chunks
+                ),
                 key=lambda x: (-x[0], x[1]),
             )[:top_k]
             now = time.time()
@@ -1011,27 +1160,40 @@ class ContextManager:
                 d.last_access = now
                 self._access_dirty.add(d.id)
                 summarized = c.ord < 0
-                hits.append({
-                    "chunk_id": cid,
-                    "document_id": d.id,
-                    "document_name": d.name,
-                    "text": d.summary if summarized else self._chunk_text(cid),
-                    "start": c.start,
-                    "end": c.end,
-                    "score": score,
-                    "content_type": d.content_type,
-                    "metadata": d.metadata,
-                    "importance": d.importance,
-                    "summarized": summarized,
-                })
+                hits.append(
+                    {
+                        "chunk_id": cid,
+                        "document_id": d.id,
+                        "document_name": d.name,
+                        "text": d.summary if summarized else self._chunk_text(cid),
+                        "start": c.start,
+                        "end": c.end,
+                        "score": score,
+                        "content_type": d.content_type,
+                        "metadata": d.metadata,
+                        "importance": d.importance,
+                        "summarized": summarized,
+                    }
+                )
             return hits
 
     def _filter_docs(self, f: dict[str, Any]) -> set[int]:
-        known = {"document_id", "document_ids", "document_name", "document_names", "content_type",
-                 "content_types", "metadata", "created_after", "created_before"}
+        known = {
+            "document_id",
+            "document_ids",
+            "document_name",
+            "document_names",
+            "content_type",
+            "content_types",
+            "metadata",
+            "created_after",
+            "created_before",
+        }
         bad = set(f) - known
         if bad:
-            raise ValueError(f"unknown filter keys: {', '.join(sorted(bad))} (known: {', '.join(sorted(known))})")
+            raise ValueError(
+                f"unknown filter keys: {', '.join(sorted(bad))} (known: {', '.join(sorted(known))})"
+            )
         ids = set(_as_list(f.get("document_id")) + _as_list(f.get("document_ids")))
         names = set(_as_list(f.get("document_name")) + _as_list(f.get("document_names")))
         types = set(_as_list(f.get("content_type")) + _as_list(f.get("content_types")))
@@ -1069,7 +1231,9 @@ class ContextManager:
     def list_documents(self) -> list[dict[str, Any]]:
         """Every document's record, oldest first."""
         with self._lock:
-            return [d.public() for d in sorted(self._docs.values(), key=lambda d: (d.created, d.id))]
+            return [
+                d.public() for d in sorted(self._docs.values(), key=lambda d: (d.created, d.id))
+            ]
 
     @property
     def total_tokens(self) -> int:
@@ -1104,7 +1268,9 @@ class ContextManager:
                 "memory_mb": mem / 1e6,
                 "content_types": by_type,
                 "pinned_documents": sum(1 for d in self._docs.values() if d.pinned),
-                "summarized_documents": sum(1 for d in self._docs.values() if d.state == "summarized"),
+                "summarized_documents": sum(
+                    1 for d in self._docs.values() if d.state == "summarized"
+                ),
                 "evictions": self._evictions,
                 "searches": self._searches,
                 "index_terms": self._bm25.num_terms,
@@ -1153,12 +1319,15 @@ class ContextManager:
                             progress = True
                             break
                         queue.pop(0)  # too long for what is left; a shorter one may fit
+
             def render() -> str:
                 blocks = [
                     f"[{d.name}]\n" + " ".join(s for _, s in sorted(chosen[d.id]))
-                    for d in docs if chosen[d.id]
+                    for d in docs
+                    if chosen[d.id]
                 ]
                 return "\n\n".join(blocks)
+
             out = render()
             # The per-piece costs above are estimates of the joined text; trim to be exact.
             while out and count(out) > max_tokens:
@@ -1178,7 +1347,9 @@ class ContextManager:
             hits = 0
             for s in sents:
                 res = self._bm25.search(s, top_k, None)
-                hits += any(self._chunks[c].doc_id == document_id for c, _ in res if c in self._chunks)
+                hits += any(
+                    self._chunks[c].doc_id == document_id for c, _ in res if c in self._chunks
+                )
             return hits / len(sents)
 
     # ------------------------------------------------------------------ persistence
@@ -1288,7 +1459,8 @@ class ContextManager:
                     chunks = list(src.execute("SELECT * FROM chunks WHERE doc_id=?", (row[0],)))
                     segs = {
                         c[9]: src.execute("SELECT * FROM segments WHERE hash=?", (c[9],)).fetchone()
-                        for c in chunks if c[2] >= 0
+                        for c in chunks
+                        if c[2] >= 0
                     }
                     if any(s is None for s in segs.values()):
                         raise sqlite3.DatabaseError("missing segment")
@@ -1305,7 +1477,9 @@ class ContextManager:
             refs: dict[int, int] = {}
             for (h,) in dst.execute("SELECT seg FROM chunks WHERE ord >= 0"):
                 refs[h] = refs.get(h, 0) + 1
-            dst.executemany("UPDATE segments SET refs=? WHERE hash=?", [(n, h) for h, n in refs.items()])
+            dst.executemany(
+                "UPDATE segments SET refs=? WHERE hash=?", [(n, h) for h, n in refs.items()]
+            )
         src.close()
         dst.close()
         os.replace(db_path, path / "store.db.corrupt")
