@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,7 +24,7 @@ def check(text: str, size: int, overlap: int, tok: _core.Tokenizer | None) -> li
         assert chunks == []
         return chunks
     assert chunks[0][0] == 0 and chunks[-1][1] == len(raw)
-    for (s0, e0, _, _), (s1, e1, _, _) in zip(chunks, chunks[1:], strict=False):
+    for (s0, e0, _, _), (s1, e1, _, _) in itertools.pairwise(chunks):
         assert s0 < s1 <= e0 < e1, "in order, no gaps, progress"
         shared = raw[s1:e0].decode("utf-8")
         assert _core.count_tokens(shared, tok) <= overlap
@@ -92,7 +94,7 @@ def test_fifty_megabyte_line_without_whitespace(tok) -> None:
     chunks = _core.chunk_text(text, 4096, 0, tok)
     assert chunks[0][0] == 0 and chunks[-1][1] == len(text)
     assert all(n <= 4096 for _s, _e, n in chunks)
-    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(chunks))
 
 
 def test_batch_matches_single(tok) -> None:

@@ -169,9 +169,11 @@ def test_eviction_lru_and_pinning(tmp_path: Path, caplog: pytest.LogCaptureFixtu
 
 
 def test_document_bigger_than_capacity(tmp_path: Path) -> None:
-    with ContextManager(max_tokens=50, chunk_size=32, chunk_overlap=0) as cm:
-        with pytest.raises(CapacityError, match="more than the store's capacity"):
-            cm.add_document(generated_corpus(500), "huge.txt")
+    with (
+        ContextManager(max_tokens=50, chunk_size=32, chunk_overlap=0) as cm,
+        pytest.raises(CapacityError, match="more than the store's capacity"),
+    ):
+        cm.add_document(generated_corpus(500), "huge.txt")
 
 
 def test_persistence_round_trip(tmp_path: Path) -> None:
@@ -235,9 +237,8 @@ def test_corrupt_database_names_the_file(tmp_path: Path, damage: str) -> None:
     for p in path.glob("store.db-*"):
         p.unlink()
     with (
-        pytest.raises(CorruptStoreError) as e, ContextManager.open(path)
-        if damage != "empty"
-        else ContextManager(storage_dir=path) as cm
+        pytest.raises(CorruptStoreError) as e,
+        ContextManager.open(path) if damage != "empty" else ContextManager(storage_dir=path) as cm,
     ):
         cm.search_context("zorblax")
         cm.get_document(cm.list_documents()[-1]["document_id"])

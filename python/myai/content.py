@@ -30,7 +30,57 @@ CONTENT_TYPES = (
 )
 
 CODE_EXTENSIONS = frozenset(
-    [".py", ".pyi", ".rs", ".c", ".h", ".cc", ".cpp", ".hpp", ".cs", ".java", ".kt", ".scala", ".go", ".js", ".mjs", ".ts", ".tsx", ".jsx", ".rb", ".php", ".swift", ".m", ".sh", ".bash", ".zsh", ".ps1", ".sql", ".r", ".jl", ".lua", ".pl", ".hs", ".ml", ".ex", ".exs", ".erl", ".clj", ".dart", ".vue", ".toml", ".yaml", ".yml", ".ini", ".cfg", ".mk", ".cmake", ".proto", ".zig", ".nim"]
+    [
+        ".py",
+        ".pyi",
+        ".rs",
+        ".c",
+        ".h",
+        ".cc",
+        ".cpp",
+        ".hpp",
+        ".cs",
+        ".java",
+        ".kt",
+        ".scala",
+        ".go",
+        ".js",
+        ".mjs",
+        ".ts",
+        ".tsx",
+        ".jsx",
+        ".rb",
+        ".php",
+        ".swift",
+        ".m",
+        ".sh",
+        ".bash",
+        ".zsh",
+        ".ps1",
+        ".sql",
+        ".r",
+        ".jl",
+        ".lua",
+        ".pl",
+        ".hs",
+        ".ml",
+        ".ex",
+        ".exs",
+        ".erl",
+        ".clj",
+        ".dart",
+        ".vue",
+        ".toml",
+        ".yaml",
+        ".yml",
+        ".ini",
+        ".cfg",
+        ".mk",
+        ".cmake",
+        ".proto",
+        ".zig",
+        ".nim",
+    ]
 )
 _EXT = {
     ".md": "markdown",
@@ -108,7 +158,31 @@ def detect_content_type(content: str | bytes, name: str | None = None) -> str:
 class _VisibleText(html.parser.HTMLParser):
     _SKIP = frozenset({"script", "style", "head", "noscript", "template", "svg"})
     _BLOCK = frozenset(
-        ["p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "section", "article", "header", "footer", "pre", "blockquote", "title", "dt", "dd"]
+        [
+            "p",
+            "div",
+            "br",
+            "li",
+            "ul",
+            "ol",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "tr",
+            "table",
+            "section",
+            "article",
+            "header",
+            "footer",
+            "pre",
+            "blockquote",
+            "title",
+            "dt",
+            "dd",
+        ]
     )
 
     def __init__(self) -> None:
