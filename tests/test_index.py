@@ -252,6 +252,7 @@ def test_arguments_are_checked() -> None:
     idx.add(2**64 - 1, 2**64 - 1, "big ids")
     assert idx.search("big") == [(2**64 - 1, pytest.approx(idx.search("big")[0][1]))]
     assert -1 not in idx and "x" not in idx
+    assert len(idx.search("big", top_k=2**62)) == 1
     assert idx.k1 == 1.2 and idx.b == 0.75
 
 

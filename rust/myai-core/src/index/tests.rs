@@ -292,3 +292,19 @@ fn short_keys_match_zero_padding() {
     }
     assert_eq!(super::short_key("abcdefghijklmnopq"), None);
 }
+
+#[test]
+fn huge_top_k_and_long_queries() {
+    let idx = sample();
+    let all = idx.search("whale sea ship", usize::MAX, None).unwrap();
+    assert_eq!(
+        all,
+        idx.search_exhaustive("whale sea ship", usize::MAX, None)
+            .unwrap()
+    );
+    assert_eq!(all.len(), 3);
+    let long: String = (0..50_000).map(|i| format!("w{i} whale ")).collect();
+    let hits = idx.search(&long, 2, None).unwrap();
+    assert_eq!(hits, idx.search_exhaustive(&long, 2, None).unwrap());
+    assert_eq!(hits.first().map(|h| h.0), Some(2));
+}
