@@ -26,6 +26,8 @@ use postings::Postings;
 const COMPACT_FRACTION: f64 = 0.25;
 /// Doc numbers are u32 and `u32::MAX` marks an exhausted cursor.
 const MAX_DOCS: usize = (u32::MAX - 1) as usize;
+/// Most surface words the index remembers the terms of (about 32 bytes each).
+const SURFACE_CAP: usize = 1 << 21;
 
 /// A BM25 index over chunks of text, each chunk belonging to one document.
 #[derive(Clone, Debug)]
@@ -35,6 +37,9 @@ pub struct Bm25Index {
     analyzer: Analyzer,
     /// Term text → term id (the index of its posting list).
     term_ids: FxHashMap<Box<str>, u32>,
+    /// Packed surface word (see [`short_key`]) → term id or [`STOP`]: later batches skip
+    /// stemming the words seen before. A cache: not saved, bounded by [`SURFACE_CAP`].
+    surface: FxHashMap<u128, u32>,
     postings: Vec<Postings>,
     // Per doc number (dead ones included until compaction).
     chunk_ids: Vec<u64>,
@@ -135,6 +140,10 @@ struct SliceResult {
     /// The text of local term `i` is `arena[spans[i].0..spans[i].1]`.
     arena: String,
     spans: Vec<(u32, u32)>,
+    /// The index's term id of each local term, or `u32::MAX` for a term new to the index.
+    global: Vec<u32>,
+    /// Words this slice stemmed, with their local term id (or [`STOP`]), for the index's cache.
+    learned: Vec<(u128, u32)>,
     entries: Vec<(u32, u32)>,
     docs: Vec<Analyzed>,
 }
@@ -185,9 +194,11 @@ fn front_slot(k: u128) -> usize {
 }
 
 impl SurfaceCache {
-    fn new() -> Self {
+    /// `bytes` of text will be looked up: sizes the map so that big batches do not rehash
+    /// and single chunks do not pay for a big table.
+    fn new(bytes: usize) -> Self {
         let mut short = FxHashMap::default();
-        short.reserve(8192);
+        short.reserve((bytes / 16).clamp(64, 16384));
         SurfaceCache {
             // Key 0 is the empty word, which the tokenizer never emits.
             front_keys: vec![0; FRONT],
@@ -226,14 +237,29 @@ impl SurfaceCache {
     }
 }
 
-fn analyze_slice<S: AsRef<str>>(analyzer: &Analyzer, texts: &[S]) -> SliceResult {
-    let mut surface = SurfaceCache::new();
-    // Stem → local term id; the stems themselves go to one arena, not one String each.
+/// What a worker may read of the index while it analyses: known words and terms.
+struct Known<'a> {
+    surface: &'a FxHashMap<u128, u32>,
+    term_ids: &'a FxHashMap<Box<str>, u32>,
+}
+
+fn analyze_slice<S: AsRef<str>>(
+    analyzer: &Analyzer,
+    known: &Known<'_>,
+    texts: &[S],
+) -> SliceResult {
+    let bytes: usize = texts.iter().map(|t| t.as_ref().len()).sum();
+    let mut surface = SurfaceCache::new(bytes);
+    // New stems → local term id; their text goes to one arena, not one String each.
     let mut stems: FxHashMap<u128, u32> = FxHashMap::default();
     let mut long_stems: FxHashMap<Box<str>, u32> = FxHashMap::default();
+    // Index term id → local term id, so that one term has one local id whatever its words.
+    let mut g2l: FxHashMap<u32, u32> = FxHashMap::default();
     let mut arena = String::new();
     let mut spans: Vec<(u32, u32)> = Vec::new();
-    let mut entries: Vec<(u32, u32)> = Vec::new();
+    let mut global: Vec<u32> = Vec::new();
+    let mut learned: Vec<(u128, u32)> = Vec::new();
+    let mut entries: Vec<(u32, u32)> = Vec::with_capacity(bytes / 10);
     let mut docs = Vec::with_capacity(texts.len());
     // Per local term: the doc (index + 1) it was last seen in and its slot in `entries`.
     let mut seen: Vec<(u32, u32)> = Vec::new();
@@ -246,29 +272,54 @@ fn analyze_slice<S: AsRef<str>>(analyzer: &Analyzer, texts: &[S]) -> SliceResult
             let id = match surface.get(word) {
                 Some(id) => id,
                 None => {
-                    let id = match analyzer.term(word) {
-                        None => STOP,
-                        Some(t) => {
-                            let key = short_key(&t);
-                            let known = match key {
-                                Some(k) => stems.get(&k),
-                                None => long_stems.get(t.as_ref()),
+                    let key = short_key(word);
+                    let mut local_of = |g: u32| {
+                        *g2l.entry(g).or_insert_with(|| {
+                            spans.push((0, 0));
+                            global.push(g);
+                            seen.push((0, 0));
+                            spans.len() as u32 - 1
+                        })
+                    };
+                    let id = match key.and_then(|k| known.surface.get(&k)) {
+                        Some(&STOP) => STOP,
+                        Some(&g) => local_of(g),
+                        None => {
+                            let id = match analyzer.term(word) {
+                                None => STOP,
+                                Some(t) => match known.term_ids.get(t.as_ref()) {
+                                    Some(&g) => local_of(g),
+                                    None => {
+                                        let tkey = short_key(&t);
+                                        let found = match tkey {
+                                            Some(k) => stems.get(&k),
+                                            None => long_stems.get(t.as_ref()),
+                                        };
+                                        match found {
+                                            Some(&id) => id,
+                                            None => {
+                                                let id = spans.len() as u32;
+                                                match tkey {
+                                                    Some(k) => stems.insert(k, id),
+                                                    None => {
+                                                        long_stems.insert(t.as_ref().into(), id)
+                                                    }
+                                                };
+                                                let at = arena.len() as u32;
+                                                arena.push_str(&t);
+                                                spans.push((at, arena.len() as u32));
+                                                global.push(u32::MAX);
+                                                seen.push((0, 0));
+                                                id
+                                            }
+                                        }
+                                    }
+                                },
                             };
-                            match known {
-                                Some(&id) => id,
-                                None => {
-                                    let id = spans.len() as u32;
-                                    match key {
-                                        Some(k) => stems.insert(k, id),
-                                        None => long_stems.insert(t.as_ref().into(), id),
-                                    };
-                                    let at = arena.len() as u32;
-                                    arena.push_str(&t);
-                                    spans.push((at, arena.len() as u32));
-                                    seen.push((0, 0));
-                                    id
-                                }
+                            if let Some(k) = key {
+                                learned.push((k, id));
                             }
+                            id
                         }
                     };
                     surface.insert(word, id);
@@ -298,6 +349,8 @@ fn analyze_slice<S: AsRef<str>>(analyzer: &Analyzer, texts: &[S]) -> SliceResult
     SliceResult {
         arena,
         spans,
+        global,
+        learned,
         entries,
         docs,
     }
@@ -321,6 +374,7 @@ impl Bm25Index {
             b,
             analyzer: Analyzer::new(stem, stopwords),
             term_ids: FxHashMap::default(),
+            surface: FxHashMap::default(),
             postings: Vec::new(),
             chunk_ids: Vec::new(),
             doc_ids: Vec::new(),
@@ -429,9 +483,13 @@ impl Bm25Index {
         }
         let slices = split_by_bytes(texts, rayon::current_num_threads());
         let analyzer = &self.analyzer;
+        let known = Known {
+            surface: &self.surface,
+            term_ids: &self.term_ids,
+        };
         let results: Vec<SliceResult> = slices
             .par_iter()
-            .map(|r| analyze_slice(analyzer, texts.get(r.clone()).unwrap_or(&[])))
+            .map(|r| analyze_slice(analyzer, &known, texts.get(r.clone()).unwrap_or(&[])))
             .collect();
         self.merge(chunk_ids, doc_ids, results);
         Ok(())
@@ -448,7 +506,7 @@ impl Bm25Index {
         // occurrence over the batch, whatever the slicing, so the index is the same on any
         // number of threads.
         for r in &results {
-            let mut global = vec![u32::MAX; r.spans.len()];
+            let mut global = r.global.clone();
             for a in &r.docs {
                 let (Some(&chunk_id), Some(&doc_id)) = (chunk_ids.get(i), doc_ids.get(i)) else {
                     break;
@@ -479,6 +537,20 @@ impl Bm25Index {
                 self.chunk_map.insert(chunk_id, d);
                 self.doc_map.entry(doc_id).or_default().push(d);
                 self.total_len += a.len as u64;
+            }
+            for &(k, l) in &r.learned {
+                if self.surface.len() >= SURFACE_CAP {
+                    break;
+                }
+                let g = if l == STOP {
+                    STOP
+                } else {
+                    match global.get(l as usize) {
+                        Some(&g) if g != u32::MAX => g,
+                        _ => continue,
+                    }
+                };
+                self.surface.insert(k, g);
             }
         }
         self.total_postings += new_terms.len() as u64;
@@ -723,6 +795,7 @@ impl Bm25Index {
         std::mem::size_of::<Self>()
             + terms
             + map_bytes(&self.term_ids)
+            + map_bytes(&self.surface)
             + self.postings.capacity() * std::mem::size_of::<Postings>()
             + self
                 .postings

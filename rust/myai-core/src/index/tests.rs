@@ -308,3 +308,34 @@ fn huge_top_k_and_long_queries() {
     assert_eq!(hits, idx.search_exhaustive(&long, 2, None).unwrap());
     assert_eq!(hits.first().map(|h| h.0), Some(2));
 }
+
+#[test]
+fn cached_words_and_new_words_with_known_stems_share_a_term() {
+    let texts = [
+        "running fast",
+        "runs running run, Running!",
+        "the runner runs",
+        "fast runs",
+    ];
+    let mut inc = Bm25Index::new(1.2, 0.75, true, true).unwrap();
+    for (i, t) in texts.iter().enumerate() {
+        inc.add(i as u64, 0, t).unwrap();
+    }
+    let mut batch = Bm25Index::new(1.2, 0.75, true, true).unwrap();
+    batch
+        .add_batch(&[0, 1, 2, 3], &[0, 0, 0, 0], &texts)
+        .unwrap();
+    assert_eq!(inc.to_bytes(), batch.to_bytes());
+    let hits = inc.search("run", 10, None).unwrap();
+    assert_eq!(hits, inc.search_exhaustive("run", 10, None).unwrap());
+    assert_eq!(
+        hits.first().map(|h| h.0),
+        Some(1),
+        "four occurrences in chunk 1"
+    );
+    let back = Bm25Index::from_bytes(&inc.to_bytes()).unwrap();
+    let mut back = back;
+    back.add(9, 1, "RUNNING runs").unwrap();
+    inc.add(9, 1, "RUNNING runs").unwrap();
+    assert_eq!(back.to_bytes(), inc.to_bytes());
+}
