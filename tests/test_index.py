@@ -187,6 +187,9 @@ def test_removal_keeps_scores_exact(chunks: list[str]) -> None:
     fresh = Bm25Index()
     fresh.add_batch(range(30), [0] * 30, a[:30])
     assert len(both) == len(fresh) == 30
+    stats, want = both.stats(), fresh.stats()
+    assert stats["chunks"] == 30 and stats["documents"] == 1
+    assert stats["total_terms"] == want["total_terms"] and stats["avgdl"] == want["avgdl"]
     assert both.num_terms == fresh.num_terms
     for q in queries_from(chunks, 20, seed=5):
         assert both.search(q) == fresh.search(q)
