@@ -6,6 +6,14 @@
 //! the chunk's terms), so scores stay exactly right; dead postings are dropped by a
 //! compaction once they exceed a quarter of all postings.
 //!
+//! Adding a batch: each worker (rayon, one per core) tokenizes a contiguous slice of the
+//! chunks and maps every word to a local term through a cache keyed by the word packed into a
+//! u128 (no string hashing or allocation per token), stemming each distinct word once; words
+//! the index has seen before skip stemming through the index's own word cache. One
+//! sequential pass then gives new terms their ids (in order of first occurrence, so the
+//! result does not depend on the number of threads), and the new postings are bucketed by
+//! term and appended to their lists in parallel.
+//!
 //! Submodules: [`analyzer`] (text → terms), `postings` (block posting lists), `search`
 //! (MaxScore top-k with block bounds, and the exhaustive oracle) and `serialize`.
 
@@ -679,7 +687,8 @@ impl Bm25Index {
         if let Some(w) = self.live.get_mut(d as usize / 64) {
             *w &= !(1 << (d % 64));
         }
-        self.total_len -= self.doc_lens.get(d as usize).copied().unwrap_or(0) as u64;
+        let dl = self.doc_lens.get(d as usize).copied().unwrap_or(0) as u64;
+        self.total_len = self.total_len.saturating_sub(dl);
         let fwd = self
             .fwd
             .get_or_insert_with(|| Forward::from_postings(&self.postings, self.chunk_ids.len()));
