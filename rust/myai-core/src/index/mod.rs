@@ -54,8 +54,9 @@ pub struct Bm25Index {
     doc_ids: Vec<u64>,
     doc_lens: Vec<u32>,
     live: Vec<u64>,
-    /// The term ids of each doc number, for removals; built on the first removal after a
-    /// load (loading stays a near-copy) and kept up to date from then on.
+    /// The term ids of each doc number, for removals: built by inverting the postings on the
+    /// first removal (an index that is only added to, or just loaded, does without its
+    /// memory) and kept up to date from then on.
     fwd: Option<Forward>,
     /// Postings stored, dead ones included.
     total_postings: u64,
@@ -71,15 +72,6 @@ pub struct Bm25Index {
 struct Forward {
     off: Vec<u64>,
     terms: Vec<u32>,
-}
-
-impl Default for Forward {
-    fn default() -> Self {
-        Forward {
-            off: vec![0],
-            terms: Vec::new(),
-        }
-    }
 }
 
 impl Forward {
@@ -388,7 +380,7 @@ impl Bm25Index {
             doc_ids: Vec::new(),
             doc_lens: Vec::new(),
             live: Vec::new(),
-            fwd: Some(Forward::default()),
+            fwd: None,
             total_postings: 0,
             chunk_map: FxHashMap::default(),
             doc_map: FxHashMap::default(),
