@@ -187,6 +187,9 @@ def test_removal_keeps_scores_exact(chunks: list[str]) -> None:
     fresh = Bm25Index()
     fresh.add_batch(range(30), [0] * 30, a[:30])
     assert len(both) == len(fresh) == 30
+    stats, want = both.stats(), fresh.stats()
+    assert stats["chunks"] == 30 and stats["documents"] == 1
+    assert stats["total_terms"] == want["total_terms"] and stats["avgdl"] == want["avgdl"]
     assert both.num_terms == fresh.num_terms
     for q in queries_from(chunks, 20, seed=5):
         assert both.search(q) == fresh.search(q)
@@ -252,6 +255,7 @@ def test_arguments_are_checked() -> None:
     idx.add(2**64 - 1, 2**64 - 1, "big ids")
     assert idx.search("big") == [(2**64 - 1, pytest.approx(idx.search("big")[0][1]))]
     assert -1 not in idx and "x" not in idx
+    assert len(idx.search("big", top_k=2**62)) == 1
     assert idx.k1 == 1.2 and idx.b == 0.75
 
 

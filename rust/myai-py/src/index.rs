@@ -33,7 +33,7 @@ fn ids_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<u64>> {
     obj.try_iter()?.map(|x| id_arg(&x?, name)).collect()
 }
 
-#[pyclass(name = "Bm25Index", module = "myai._core")]
+#[pyclass(name = "Bm25Index", module = "myai._core", frozen)]
 pub struct PyBm25Index {
     inner: RwLock<Core>,
 }

@@ -50,6 +50,27 @@ fn classify(c: char) -> Class {
     }
 }
 
+/// Byte classes of the ASCII fast path: 0 separator, 1 lowercase letter or digit, 2 uppercase
+/// letter, 4 the first byte of a non-ASCII character (left to the Unicode path).
+static BYTE_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = if b >= 0x80 {
+            4
+        } else if b.is_ascii_uppercase() {
+            2
+        } else if b.is_ascii_alphanumeric() {
+            1
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
 /// Calls `emit` with each lowercased word of `text`, in order. `buf` is scratch space reused
 /// across calls so that the hot loop does not allocate.
 pub(crate) fn tokenize(text: &str, buf: &mut String, mut emit: impl FnMut(&str)) {
@@ -81,16 +102,27 @@ pub(crate) fn tokenize(text: &str, buf: &mut String, mut emit: impl FnMut(&str))
         *dirty = false;
     };
     while i < n {
-        let b = bytes[i];
-        if b < 0x80 {
-            if b.is_ascii_alphanumeric() {
-                if start == usize::MAX {
-                    start = i;
-                }
-                dirty |= b.is_ascii_uppercase();
-            } else {
-                flush(&mut start, &mut dirty, i, buf);
+        let class = bytes.get(i).map_or(0, |&b| BYTE_CLASS[b as usize]);
+        if class & 3 != 0 {
+            if start == usize::MAX {
+                start = i;
             }
+            // The rest of an ASCII run in a tight loop.
+            let mut seen = class;
+            i += 1;
+            while let Some(&b) = bytes.get(i) {
+                let c = BYTE_CLASS[b as usize];
+                if c & 3 == 0 {
+                    break;
+                }
+                seen |= c;
+                i += 1;
+            }
+            dirty |= seen & 2 != 0;
+            continue;
+        }
+        if class == 0 {
+            flush(&mut start, &mut dirty, i, buf);
             i += 1;
             continue;
         }

@@ -6,6 +6,14 @@
 //! the chunk's terms), so scores stay exactly right; dead postings are dropped by a
 //! compaction once they exceed a quarter of all postings.
 //!
+//! Adding a batch: each worker (rayon, one per core) tokenizes a contiguous slice of the
+//! chunks and maps every word to a local term through a cache keyed by the word packed into a
+//! u128 (no string hashing or allocation per token), stemming each distinct word once; words
+//! the index has seen before skip stemming through the index's own word cache. One
+//! sequential pass then gives new terms their ids (in order of first occurrence, so the
+//! result does not depend on the number of threads), and the new postings are bucketed by
+//! term and appended to their lists in parallel.
+//!
 //! Submodules: [`analyzer`] (text → terms), `postings` (block posting lists), `search`
 //! (MaxScore top-k with block bounds, and the exhaustive oracle) and `serialize`.
 
@@ -26,6 +34,8 @@ use postings::Postings;
 const COMPACT_FRACTION: f64 = 0.25;
 /// Doc numbers are u32 and `u32::MAX` marks an exhausted cursor.
 const MAX_DOCS: usize = (u32::MAX - 1) as usize;
+/// Most surface words the index remembers the terms of (about 32 bytes each).
+const SURFACE_CAP: usize = 1 << 21;
 
 /// A BM25 index over chunks of text, each chunk belonging to one document.
 #[derive(Clone, Debug)]
@@ -33,23 +43,71 @@ pub struct Bm25Index {
     k1: f64,
     b: f64,
     analyzer: Analyzer,
-    /// Term id → term text, and back.
-    terms: Vec<Box<str>>,
+    /// Term text → term id (the index of its posting list).
     term_ids: FxHashMap<Box<str>, u32>,
+    /// Packed surface word (see [`short_key`]) → term id or [`STOP`]: later batches skip
+    /// stemming the words seen before. A cache: not saved, bounded by [`SURFACE_CAP`].
+    surface: FxHashMap<u128, u32>,
     postings: Vec<Postings>,
     // Per doc number (dead ones included until compaction).
     chunk_ids: Vec<u64>,
     doc_ids: Vec<u64>,
     doc_lens: Vec<u32>,
     live: Vec<u64>,
-    /// Forward index: the term ids of doc number `d` are `fwd_terms[fwd_off[d]..fwd_off[d+1]]`.
-    fwd_off: Vec<u64>,
-    fwd_terms: Vec<u32>,
+    /// The term ids of each doc number, for removals: built by inverting the postings on the
+    /// first removal (an index that is only added to, or just loaded, does without its
+    /// memory) and kept up to date from then on.
+    fwd: Option<Forward>,
+    /// Postings stored, dead ones included.
+    total_postings: u64,
     // Live chunks only.
     chunk_map: FxHashMap<u64, u32>,
     doc_map: FxHashMap<u64, Vec<u32>>,
     total_len: u64,
     dead_postings: u64,
+}
+
+/// Forward index: the term ids of doc number `d` are `terms[off[d]..off[d + 1]]`.
+#[derive(Clone, Debug)]
+struct Forward {
+    off: Vec<u64>,
+    terms: Vec<u32>,
+}
+
+impl Forward {
+    fn range(&self, d: u32) -> &[u32] {
+        let lo = self.off.get(d as usize).copied().unwrap_or(0) as usize;
+        let hi = self.off.get(d as usize + 1).copied().unwrap_or(0) as usize;
+        self.terms.get(lo..hi.max(lo)).unwrap_or(&[])
+    }
+
+    /// Inverts the posting lists (a counting sort by doc number).
+    fn from_postings(postings: &[Postings], n_docs: usize) -> Self {
+        let mut count = vec![0u64; n_docs + 1];
+        for p in postings {
+            for &d in &p.docs {
+                if let Some(c) = count.get_mut(d as usize + 1) {
+                    *c += 1;
+                }
+            }
+        }
+        for i in 1..count.len() {
+            count[i] += count[i - 1];
+        }
+        let mut fill = count.clone();
+        let mut terms = vec![0u32; count.last().copied().unwrap_or(0) as usize];
+        for (t, p) in postings.iter().enumerate() {
+            for &d in &p.docs {
+                if let Some(f) = fill.get_mut(d as usize) {
+                    if let Some(slot) = terms.get_mut(*f as usize) {
+                        *slot = t as u32;
+                    }
+                    *f += 1;
+                }
+            }
+        }
+        Forward { off: count, terms }
+    }
 }
 
 /// Summary numbers of an index, for statistics pages.
@@ -79,7 +137,13 @@ struct Analyzed {
 
 /// The analysis of a contiguous slice of a batch, made by one worker with its own term table.
 struct SliceResult {
-    terms: Vec<String>,
+    /// The text of local term `i` is `arena[spans[i].0..spans[i].1]`.
+    arena: String,
+    spans: Vec<(u32, u32)>,
+    /// The index's term id of each local term, or `u32::MAX` for a term new to the index.
+    global: Vec<u32>,
+    /// Words this slice stemmed, with their local term id (or [`STOP`]), for the index's cache.
+    learned: Vec<(u128, u32)>,
     entries: Vec<(u32, u32)>,
     docs: Vec<Analyzed>,
 }
@@ -112,7 +176,8 @@ fn short_key(word: &str) -> Option<u128> {
 
 /// Entries of the direct-mapped front of [`SurfaceCache`]: small enough for L1, which the
 /// frequent words of a Zipf distribution then almost never leave.
-const FRONT: usize = 2048;
+const FRONT_BITS: u32 = 11;
+const FRONT: usize = 1 << FRONT_BITS;
 
 /// Surface form → local term id (or [`STOP`]), so each distinct word is stemmed once.
 struct SurfaceCache {
@@ -125,13 +190,15 @@ struct SurfaceCache {
 #[inline(always)]
 fn front_slot(k: u128) -> usize {
     let x = (k as u64) ^ ((k >> 64) as u64).rotate_left(29);
-    (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 53) as usize % FRONT
+    (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - FRONT_BITS)) as usize
 }
 
 impl SurfaceCache {
-    fn new() -> Self {
+    /// `bytes` of text will be looked up: sizes the map so that big batches do not rehash
+    /// and single chunks do not pay for a big table.
+    fn new(bytes: usize) -> Self {
         let mut short = FxHashMap::default();
-        short.reserve(8192);
+        short.reserve((bytes / 16).clamp(64, 16384));
         SurfaceCache {
             // Key 0 is the empty word, which the tokenizer never emits.
             front_keys: vec![0; FRONT],
@@ -170,11 +237,29 @@ impl SurfaceCache {
     }
 }
 
-fn analyze_slice<S: AsRef<str>>(analyzer: &Analyzer, texts: &[S]) -> SliceResult {
-    let mut surface = SurfaceCache::new();
-    let mut stems: FxHashMap<String, u32> = FxHashMap::default();
-    let mut terms: Vec<String> = Vec::new();
-    let mut entries: Vec<(u32, u32)> = Vec::new();
+/// What a worker may read of the index while it analyses: known words and terms.
+struct Known<'a> {
+    surface: &'a FxHashMap<u128, u32>,
+    term_ids: &'a FxHashMap<Box<str>, u32>,
+}
+
+fn analyze_slice<S: AsRef<str>>(
+    analyzer: &Analyzer,
+    known: &Known<'_>,
+    texts: &[S],
+) -> SliceResult {
+    let bytes: usize = texts.iter().map(|t| t.as_ref().len()).sum();
+    let mut surface = SurfaceCache::new(bytes);
+    // New stems → local term id; their text goes to one arena, not one String each.
+    let mut stems: FxHashMap<u128, u32> = FxHashMap::default();
+    let mut long_stems: FxHashMap<Box<str>, u32> = FxHashMap::default();
+    // Index term id → local term id, so that one term has one local id whatever its words.
+    let mut g2l: FxHashMap<u32, u32> = FxHashMap::default();
+    let mut arena = String::new();
+    let mut spans: Vec<(u32, u32)> = Vec::new();
+    let mut global: Vec<u32> = Vec::new();
+    let mut learned: Vec<(u128, u32)> = Vec::new();
+    let mut entries: Vec<(u32, u32)> = Vec::with_capacity(bytes / 10);
     let mut docs = Vec::with_capacity(texts.len());
     // Per local term: the doc (index + 1) it was last seen in and its slot in `entries`.
     let mut seen: Vec<(u32, u32)> = Vec::new();
@@ -187,18 +272,55 @@ fn analyze_slice<S: AsRef<str>>(analyzer: &Analyzer, texts: &[S]) -> SliceResult
             let id = match surface.get(word) {
                 Some(id) => id,
                 None => {
-                    let id = match analyzer.term(word) {
-                        None => STOP,
-                        Some(t) => match stems.get(t.as_ref()) {
-                            Some(&id) => id,
-                            None => {
-                                let id = terms.len() as u32;
-                                stems.insert(t.to_string(), id);
-                                terms.push(t.into_owned());
-                                seen.push((0, 0));
-                                id
+                    let key = short_key(word);
+                    let mut local_of = |g: u32| {
+                        *g2l.entry(g).or_insert_with(|| {
+                            spans.push((0, 0));
+                            global.push(g);
+                            seen.push((0, 0));
+                            spans.len() as u32 - 1
+                        })
+                    };
+                    let id = match key.and_then(|k| known.surface.get(&k)) {
+                        Some(&STOP) => STOP,
+                        Some(&g) => local_of(g),
+                        None => {
+                            let id = match analyzer.term(word) {
+                                None => STOP,
+                                Some(t) => match known.term_ids.get(t.as_ref()) {
+                                    Some(&g) => local_of(g),
+                                    None => {
+                                        let tkey = short_key(&t);
+                                        let found = match tkey {
+                                            Some(k) => stems.get(&k),
+                                            None => long_stems.get(t.as_ref()),
+                                        };
+                                        match found {
+                                            Some(&id) => id,
+                                            None => {
+                                                let id = spans.len() as u32;
+                                                match tkey {
+                                                    Some(k) => stems.insert(k, id),
+                                                    None => {
+                                                        long_stems.insert(t.as_ref().into(), id)
+                                                    }
+                                                };
+                                                let at = arena.len() as u32;
+                                                arena.push_str(&t);
+                                                spans.push((at, arena.len() as u32));
+                                                global.push(u32::MAX);
+                                                seen.push((0, 0));
+                                                id
+                                            }
+                                        }
+                                    }
+                                },
+                            };
+                            if let Some(k) = key {
+                                learned.push((k, id));
                             }
-                        },
+                            id
+                        }
                     };
                     surface.insert(word, id);
                     id
@@ -225,7 +347,10 @@ fn analyze_slice<S: AsRef<str>>(analyzer: &Analyzer, texts: &[S]) -> SliceResult
         });
     }
     SliceResult {
-        terms,
+        arena,
+        spans,
+        global,
+        learned,
         entries,
         docs,
     }
@@ -248,15 +373,15 @@ impl Bm25Index {
             k1,
             b,
             analyzer: Analyzer::new(stem, stopwords),
-            terms: Vec::new(),
             term_ids: FxHashMap::default(),
+            surface: FxHashMap::default(),
             postings: Vec::new(),
             chunk_ids: Vec::new(),
             doc_ids: Vec::new(),
             doc_lens: Vec::new(),
             live: Vec::new(),
-            fwd_off: vec![0],
-            fwd_terms: Vec::new(),
+            fwd: None,
+            total_postings: 0,
             chunk_map: FxHashMap::default(),
             doc_map: FxHashMap::default(),
             total_len: 0,
@@ -358,9 +483,13 @@ impl Bm25Index {
         }
         let slices = split_by_bytes(texts, rayon::current_num_threads());
         let analyzer = &self.analyzer;
+        let known = Known {
+            surface: &self.surface,
+            term_ids: &self.term_ids,
+        };
         let results: Vec<SliceResult> = slices
             .par_iter()
-            .map(|r| analyze_slice(analyzer, texts.get(r.clone()).unwrap_or(&[])))
+            .map(|r| analyze_slice(analyzer, &known, texts.get(r.clone()).unwrap_or(&[])))
             .collect();
         self.merge(chunk_ids, doc_ids, results);
         Ok(())
@@ -368,17 +497,19 @@ impl Bm25Index {
 
     fn merge(&mut self, chunk_ids: &[u64], doc_ids: &[u64], results: Vec<SliceResult>) {
         let first_doc = self.chunk_ids.len() as u32;
-        let new_entries: usize = results.iter().map(|r| r.entries.len()).sum();
-        self.fwd_terms.reserve(new_entries);
+        let n_new: usize = results.iter().map(|r| r.entries.len()).sum();
+        // The new docs' term ids in doc order, and where each doc's run ends.
+        let mut new_terms: Vec<u32> = Vec::with_capacity(n_new);
+        let mut new_end: Vec<usize> = Vec::with_capacity(chunk_ids.len());
         let mut i = 0usize;
-        // Pass 1: global term ids, doc numbers and the forward index. Global ids are given in
-        // order of first occurrence over the batch, whatever the slicing, so the index is the
-        // same on any number of threads.
+        // Pass 1: global term ids and doc numbers. Global ids are given in order of first
+        // occurrence over the batch, whatever the slicing, so the index is the same on any
+        // number of threads.
         for r in &results {
-            let mut global = vec![u32::MAX; r.terms.len()];
+            let mut global = r.global.clone();
             for a in &r.docs {
                 let (Some(&chunk_id), Some(&doc_id)) = (chunk_ids.get(i), doc_ids.get(i)) else {
-                    return;
+                    break;
                 };
                 i += 1;
                 let d = self.chunk_ids.len() as u32;
@@ -387,12 +518,13 @@ impl Bm25Index {
                         continue;
                     };
                     if *g == u32::MAX {
-                        let text = r.terms.get(lid as usize).map(String::as_str).unwrap_or("");
+                        let (a, b) = r.spans.get(lid as usize).copied().unwrap_or((0, 0));
+                        let text = r.arena.get(a as usize..b as usize).unwrap_or("");
                         *g = self.term_id_or_insert(text);
                     }
-                    self.fwd_terms.push(*g);
+                    new_terms.push(*g);
                 }
-                self.fwd_off.push(self.fwd_terms.len() as u64);
+                new_end.push(new_terms.len());
                 self.chunk_ids.push(chunk_id);
                 self.doc_ids.push(doc_id);
                 self.doc_lens.push(a.len);
@@ -406,97 +538,100 @@ impl Bm25Index {
                 self.doc_map.entry(doc_id).or_default().push(d);
                 self.total_len += a.len as u64;
             }
-        }
-        // Pass 2: the new postings. The forward index of the new docs lists (term, doc) in doc
-        // order; tfs come from the slices in the same order.
-        let fwd_start = self.fwd_off.get(first_doc as usize).copied().unwrap_or(0) as usize;
-        let new_fwd = self.fwd_terms.get(fwd_start..).unwrap_or(&[]);
-        let tfs = results.iter().flat_map(|r| r.entries.iter().map(|e| e.1));
-        let n_terms = self.postings.len();
-        if new_fwd.len() < n_terms / 4 + 1024 {
-            // Small batch: append in place.
-            let mut d = first_doc;
-            let mut end = self.fwd_off.get(d as usize + 1).copied().unwrap_or(0) as usize;
-            for (k, (&g, tf)) in new_fwd.iter().zip(tfs).enumerate() {
-                while fwd_start + k >= end {
-                    d += 1;
-                    end = self
-                        .fwd_off
-                        .get(d as usize + 1)
-                        .copied()
-                        .unwrap_or(u64::MAX) as usize;
+            for &(k, l) in &r.learned {
+                if self.surface.len() >= SURFACE_CAP {
+                    break;
                 }
+                let g = if l == STOP {
+                    STOP
+                } else {
+                    match global.get(l as usize) {
+                        Some(&g) if g != u32::MAX => g,
+                        _ => continue,
+                    }
+                };
+                self.surface.insert(k, g);
+            }
+        }
+        self.total_postings += new_terms.len() as u64;
+        // Pass 2: the new postings, as (term, doc, tf) in doc order.
+        let tfs = results.iter().flat_map(|r| r.entries.iter().map(|e| e.1));
+        let mut doc_of = new_end.iter().enumerate().flat_map(|(k, &end)| {
+            let start = if k == 0 {
+                0
+            } else {
+                new_end.get(k - 1).copied().unwrap_or(0)
+            };
+            std::iter::repeat_n(first_doc + k as u32, end - start)
+        });
+        let n_terms = self.postings.len();
+        if new_terms.len() < n_terms / 4 + 1024 {
+            // Small batch: append in place.
+            for (&g, tf) in new_terms.iter().zip(tfs) {
+                let d = doc_of.next().unwrap_or(first_doc);
                 let dl = self.doc_lens.get(d as usize).copied().unwrap_or(0);
                 if let Some(p) = self.postings.get_mut(g as usize) {
                     p.push(d, tf, dl);
                 }
             }
-            return;
-        }
-        // Large batch: counting sort of the new postings by term, then each term's run is
-        // appended at once, terms in parallel.
-        let mut start = vec![0u32; n_terms + 1];
-        for &g in new_fwd {
-            if let Some(c) = start.get_mut(g as usize + 1) {
-                *c += 1;
-            }
-        }
-        for t in 0..n_terms {
-            start[t + 1] += start[t];
-        }
-        let mut fill = start.clone();
-        let mut docs = vec![0u32; new_fwd.len()];
-        let mut tfv = vec![0u32; new_fwd.len()];
-        let mut d = first_doc;
-        let mut end = self.fwd_off.get(d as usize + 1).copied().unwrap_or(0) as usize;
-        for (k, (&g, tf)) in new_fwd.iter().zip(tfs).enumerate() {
-            while fwd_start + k >= end {
-                d += 1;
-                end = self
-                    .fwd_off
-                    .get(d as usize + 1)
-                    .copied()
-                    .unwrap_or(u64::MAX) as usize;
-            }
-            if let Some(f) = fill.get_mut(g as usize) {
-                let at = *f as usize;
-                *f += 1;
-                if let (Some(x), Some(y)) = (docs.get_mut(at), tfv.get_mut(at)) {
-                    *x = d;
-                    *y = tf;
+        } else {
+            // Large batch: counting sort of the new postings by term, then each term's run
+            // is appended at once, terms in parallel.
+            let mut start = vec![0u32; n_terms + 1];
+            for &g in &new_terms {
+                if let Some(c) = start.get_mut(g as usize + 1) {
+                    *c += 1;
                 }
             }
-        }
-        let doc_lens = &self.doc_lens;
-        self.postings
-            .par_iter_mut()
-            .with_min_len(256)
-            .enumerate()
-            .for_each(|(t, p)| {
-                let lo = start.get(t).copied().unwrap_or(0) as usize;
-                let hi = start.get(t + 1).copied().unwrap_or(0) as usize;
-                if lo < hi {
-                    let (ds, ts) = (
-                        docs.get(lo..hi).unwrap_or(&[]),
-                        tfv.get(lo..hi).unwrap_or(&[]),
-                    );
-                    p.docs.reserve(ds.len());
-                    p.tfs.reserve(ds.len());
-                    for (&d, &tf) in ds.iter().zip(ts) {
-                        p.push(d, tf, doc_lens.get(d as usize).copied().unwrap_or(0));
+            for t in 0..n_terms {
+                start[t + 1] += start[t];
+            }
+            let mut fill = start.clone();
+            let mut docs = vec![0u32; new_terms.len()];
+            let mut tfv = vec![0u32; new_terms.len()];
+            for (&g, tf) in new_terms.iter().zip(tfs) {
+                let d = doc_of.next().unwrap_or(first_doc);
+                if let Some(f) = fill.get_mut(g as usize) {
+                    let at = *f as usize;
+                    *f += 1;
+                    if let (Some(x), Some(y)) = (docs.get_mut(at), tfv.get_mut(at)) {
+                        *x = d;
+                        *y = tf;
                     }
                 }
-            });
+            }
+            let doc_lens = &self.doc_lens;
+            self.postings
+                .par_iter_mut()
+                .with_min_len(256)
+                .enumerate()
+                .for_each(|(t, p)| {
+                    let lo = start.get(t).copied().unwrap_or(0) as usize;
+                    let hi = start.get(t + 1).copied().unwrap_or(0) as usize;
+                    if lo < hi {
+                        let ds = docs.get(lo..hi).unwrap_or(&[]);
+                        let ts = tfv.get(lo..hi).unwrap_or(&[]);
+                        p.docs.reserve(ds.len());
+                        p.tfs.reserve(ds.len());
+                        for (&d, &tf) in ds.iter().zip(ts) {
+                            p.push(d, tf, doc_lens.get(d as usize).copied().unwrap_or(0));
+                        }
+                    }
+                });
+        }
+        if let Some(f) = &mut self.fwd {
+            let base = f.terms.len() as u64;
+            f.terms.extend_from_slice(&new_terms);
+            f.off.extend(new_end.iter().map(|&e| base + e as u64));
+        }
     }
 
     fn term_id_or_insert(&mut self, text: &str) -> u32 {
         if let Some(&id) = self.term_ids.get(text) {
             return id;
         }
-        let id = self.terms.len() as u32;
-        let boxed: Box<str> = text.into();
-        self.term_ids.insert(boxed.clone(), id);
-        self.terms.push(boxed);
+        let id = self.postings.len() as u32;
+        self.term_ids.insert(text.into(), id);
         self.postings.push(Postings::default());
         id
     }
@@ -544,28 +679,22 @@ impl Bm25Index {
         if let Some(w) = self.live.get_mut(d as usize / 64) {
             *w &= !(1 << (d % 64));
         }
-        self.total_len -= self.doc_lens.get(d as usize).copied().unwrap_or(0) as u64;
-        let (lo, hi) = self.fwd_range(d);
-        for &t in self.fwd_terms.get(lo..hi).unwrap_or(&[]) {
+        let dl = self.doc_lens.get(d as usize).copied().unwrap_or(0) as u64;
+        self.total_len = self.total_len.saturating_sub(dl);
+        let fwd = self
+            .fwd
+            .get_or_insert_with(|| Forward::from_postings(&self.postings, self.chunk_ids.len()));
+        let terms = fwd.range(d);
+        for &t in terms {
             if let Some(p) = self.postings.get_mut(t as usize) {
                 p.df = p.df.saturating_sub(1);
             }
         }
-        self.dead_postings += (hi - lo) as u64;
-    }
-
-    fn fwd_range(&self, d: u32) -> (usize, usize) {
-        let lo = self.fwd_off.get(d as usize).copied().unwrap_or(0) as usize;
-        let hi = self
-            .fwd_off
-            .get(d as usize + 1)
-            .copied()
-            .unwrap_or(lo as u64) as usize;
-        (lo, hi.max(lo))
+        self.dead_postings += terms.len() as u64;
     }
 
     fn maybe_compact(&mut self) {
-        let total = self.fwd_terms.len() as f64;
+        let total = self.total_postings as f64;
         if self.dead_postings > 0 && self.dead_postings as f64 > total * COMPACT_FRACTION {
             self.compact();
         }
@@ -598,20 +727,28 @@ impl Bm25Index {
         keep(&mut self.chunk_ids);
         keep(&mut self.doc_ids);
         let mut lens = Vec::with_capacity(next as usize);
-        let mut fwd_off = Vec::with_capacity(next as usize + 1);
-        let mut fwd_terms = Vec::with_capacity(self.fwd_terms.len() - self.dead_postings as usize);
-        fwd_off.push(0u64);
         for d in 0..n {
             if remap.get(d).is_some_and(|&r| r != u32::MAX) {
                 lens.push(self.doc_lens.get(d).copied().unwrap_or(0));
-                let (lo, hi) = self.fwd_range(d as u32);
-                fwd_terms.extend_from_slice(self.fwd_terms.get(lo..hi).unwrap_or(&[]));
-                fwd_off.push(fwd_terms.len() as u64);
             }
         }
+        if let Some(old) = self.fwd.take() {
+            let mut f = Forward {
+                off: Vec::with_capacity(next as usize + 1),
+                terms: Vec::new(),
+            };
+            f.terms
+                .reserve(old.terms.len().saturating_sub(self.dead_postings as usize));
+            f.off.push(0);
+            for d in 0..n {
+                if remap.get(d).is_some_and(|&r| r != u32::MAX) {
+                    f.terms.extend_from_slice(old.range(d as u32));
+                    f.off.push(f.terms.len() as u64);
+                }
+            }
+            self.fwd = Some(f);
+        }
         self.doc_lens = lens;
-        self.fwd_off = fwd_off;
-        self.fwd_terms = fwd_terms;
         let doc_lens = &self.doc_lens;
         self.postings.par_iter_mut().for_each(|p| {
             let mut j = 0;
@@ -645,6 +782,7 @@ impl Bm25Index {
                 *x = remap.get(*x as usize).copied().unwrap_or(u32::MAX);
             }
         }
+        self.total_postings -= self.dead_postings;
         self.dead_postings = 0;
     }
 
@@ -653,12 +791,12 @@ impl Bm25Index {
         fn map_bytes<K, V>(m: &FxHashMap<K, V>) -> usize {
             m.capacity() * (std::mem::size_of::<K>() + std::mem::size_of::<V>() + 1)
         }
-        let terms: usize = self.terms.iter().map(|t| t.len() * 2).sum();
+        let terms: usize = self.term_ids.keys().map(|t| t.len()).sum();
         let doc_map: usize = self.doc_map.values().map(|v| v.capacity() * 4).sum();
         std::mem::size_of::<Self>()
             + terms
-            + self.terms.capacity() * 16
             + map_bytes(&self.term_ids)
+            + map_bytes(&self.surface)
             + self.postings.capacity() * std::mem::size_of::<Postings>()
             + self
                 .postings
@@ -669,8 +807,10 @@ impl Bm25Index {
             + self.doc_ids.capacity() * 8
             + self.doc_lens.capacity() * 4
             + self.live.capacity() * 8
-            + self.fwd_off.capacity() * 8
-            + self.fwd_terms.capacity() * 4
+            + self
+                .fwd
+                .as_ref()
+                .map_or(0, |f| f.off.capacity() * 8 + f.terms.capacity() * 4)
             + map_bytes(&self.chunk_map)
             + map_bytes(&self.doc_map)
             + doc_map

@@ -66,10 +66,11 @@ struct TopK {
 }
 
 impl TopK {
-    fn new(k: usize) -> Self {
+    /// `n` bounds the number of candidates, so a huge `k` does not allocate a huge heap.
+    fn new(k: usize, n: usize) -> Self {
         TopK {
             k,
-            heap: BinaryHeap::with_capacity(k + 1),
+            heap: BinaryHeap::with_capacity(k.min(n).saturating_add(1)),
         }
     }
 
@@ -172,13 +173,17 @@ impl Bm25Index {
     fn query_terms(&self, query: &str) -> Vec<QueryTerm<'_>> {
         let n = self.len() as f64;
         let mut out: Vec<(u32, u32)> = Vec::new();
+        let mut slot: rustc_hash::FxHashMap<u32, usize> = rustc_hash::FxHashMap::default();
         for t in self.analyzer.analyze(query) {
             let Some(&id) = self.term_ids.get(t.as_str()) else {
                 continue;
             };
-            match out.iter_mut().find(|(i, _)| *i == id) {
+            match slot.get(&id).and_then(|&i| out.get_mut(i)) {
                 Some((_, c)) => *c += 1,
-                None => out.push((id, 1)),
+                None => {
+                    slot.insert(id, out.len());
+                    out.push((id, 1));
+                }
             }
         }
         out.into_iter()
@@ -252,7 +257,7 @@ impl Bm25Index {
         }
         let allowed = self.allowed(filter);
         let norm = self.norm();
-        let mut top = TopK::new(top_k);
+        let mut top = TopK::new(top_k, self.len());
         let postings_len: usize = terms.iter().map(|t| t.postings.docs.len()).sum();
         match &allowed.list {
             // A selective filter: visit its chunks directly rather than the posting lists.
@@ -407,7 +412,7 @@ impl Bm25Index {
                 }
             }
         }
-        let mut top = TopK::new(top_k);
+        let mut top = TopK::new(top_k, self.len());
         for (d, &score) in acc.iter().enumerate() {
             if score > 0.0 && allowed.contains(d as u32) {
                 let chunk_id = self

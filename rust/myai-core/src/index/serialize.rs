@@ -103,7 +103,13 @@ impl Bm25Index {
                 *r = new as u32;
             }
         }
-        let terms: Vec<usize> = (0..self.terms.len())
+        let mut names: Vec<&str> = vec![""; self.postings.len()];
+        for (t, &id) in &self.term_ids {
+            if let Some(n) = names.get_mut(id as usize) {
+                *n = t;
+            }
+        }
+        let terms: Vec<usize> = (0..self.postings.len())
             .filter(|&t| self.postings.get(t).is_some_and(|p| p.df > 0))
             .collect();
         let n_postings: usize = terms
@@ -113,7 +119,7 @@ impl Bm25Index {
             .sum();
         let term_bytes: usize = terms
             .iter()
-            .filter_map(|&t| self.terms.get(t))
+            .filter_map(|&t| names.get(t))
             .map(|s| s.len())
             .sum();
         let size = HEADER + live.len() * 20 + terms.len() * 8 + term_bytes + n_postings * 8 + 8;
@@ -135,8 +141,7 @@ impl Bm25Index {
         );
         let texts: Vec<&str> = terms
             .iter()
-            .filter_map(|&t| self.terms.get(t))
-            .map(|s| &**s)
+            .filter_map(|&t| names.get(t).copied())
             .collect();
         put_u32s(&mut out, texts.iter().map(|s| s.len() as u32));
         for s in &texts {
@@ -243,7 +248,6 @@ impl Bm25Index {
         let text =
             std::str::from_utf8(text).map_err(|_| corrupt("payload: a term is not UTF-8"))?;
         let mut at = 0usize;
-        index.terms.reserve(n_terms);
         index.term_ids.reserve(n_terms);
         for &len in &term_lens {
             let end = at
@@ -253,11 +257,10 @@ impl Bm25Index {
                 .get(at..end)
                 .ok_or_else(|| corrupt("payload: term lengths"))?;
             at = end;
-            let id = index.terms.len() as u32;
+            let id = index.term_ids.len() as u32;
             if index.term_ids.insert(t.into(), id).is_some() {
                 return Err(corrupt(format!("payload: duplicate term {t:?}")));
             }
-            index.terms.push(t.into());
         }
         if at != text.len() {
             return Err(corrupt("payload: term lengths do not add up"));
@@ -265,8 +268,7 @@ impl Bm25Index {
         let post_lens = r.u32s(n_terms)?;
         let docs = r.u32s(n_postings)?;
         let tfs = r.u32s(n_postings)?;
-        // Per doc: number of distinct terms and sum of tfs (which must equal its length).
-        let mut fwd_count = vec![0u32; n_docs];
+        // Per doc: the sum of its tfs, which must equal its length.
         let mut tf_sum = vec![0u64; n_docs];
         let mut at = 0usize;
         index.postings.reserve(n_terms);
@@ -289,10 +291,7 @@ impl Bm25Index {
                     ));
                 }
                 prev = Some(d);
-                if let (Some(c), Some(s)) =
-                    (fwd_count.get_mut(d as usize), tf_sum.get_mut(d as usize))
-                {
-                    *c += 1;
+                if let Some(s) = tf_sum.get_mut(d as usize) {
                     *s += tf as u64;
                 }
             }
@@ -313,28 +312,9 @@ impl Bm25Index {
                 "payload: a chunk length differs from its term frequencies",
             ));
         }
-        // The forward index, by counting sort of the postings.
-        let mut fwd_off = Vec::with_capacity(n_docs + 1);
-        let mut acc = 0u64;
-        fwd_off.push(0);
-        for &c in &fwd_count {
-            acc += c as u64;
-            fwd_off.push(acc);
-        }
-        let mut fill: Vec<u64> = fwd_off.iter().take(n_docs).copied().collect();
-        let mut fwd_terms = vec![0u32; n_postings];
-        for (t, p) in index.postings.iter().enumerate() {
-            for &d in &p.docs {
-                if let Some(f) = fill.get_mut(d as usize) {
-                    if let Some(slot) = fwd_terms.get_mut(*f as usize) {
-                        *slot = t as u32;
-                    }
-                    *f += 1;
-                }
-            }
-        }
-        index.fwd_off = fwd_off;
-        index.fwd_terms = fwd_terms;
+        // The forward index is rebuilt on the first removal, if any.
+        index.fwd = None;
+        index.total_postings = n_postings as u64;
         index.chunk_map.reserve(n_docs);
         for (d, (&c, &doc)) in chunk_ids.iter().zip(&doc_ids).enumerate() {
             if index.chunk_map.insert(c, d as u32).is_some() {

@@ -292,3 +292,86 @@ fn short_keys_match_zero_padding() {
     }
     assert_eq!(super::short_key("abcdefghijklmnopq"), None);
 }
+
+#[test]
+fn huge_top_k_and_long_queries() {
+    let idx = sample();
+    let all = idx.search("whale sea ship", usize::MAX, None).unwrap();
+    assert_eq!(
+        all,
+        idx.search_exhaustive("whale sea ship", usize::MAX, None)
+            .unwrap()
+    );
+    assert_eq!(all.len(), 3);
+    let long: String = (0..50_000).map(|i| format!("w{i} whale ")).collect();
+    let hits = idx.search(&long, 2, None).unwrap();
+    assert_eq!(hits, idx.search_exhaustive(&long, 2, None).unwrap());
+    assert_eq!(hits.first().map(|h| h.0), Some(2));
+}
+
+#[test]
+fn cached_words_and_new_words_with_known_stems_share_a_term() {
+    let texts = [
+        "running fast",
+        "runs running run, Running!",
+        "the runner runs",
+        "fast runs",
+    ];
+    let mut inc = Bm25Index::new(1.2, 0.75, true, true).unwrap();
+    for (i, t) in texts.iter().enumerate() {
+        inc.add(i as u64, 0, t).unwrap();
+    }
+    let mut batch = Bm25Index::new(1.2, 0.75, true, true).unwrap();
+    batch
+        .add_batch(&[0, 1, 2, 3], &[0, 0, 0, 0], &texts)
+        .unwrap();
+    assert_eq!(inc.to_bytes(), batch.to_bytes());
+    let hits = inc.search("run", 10, None).unwrap();
+    assert_eq!(hits, inc.search_exhaustive("run", 10, None).unwrap());
+    assert_eq!(
+        hits.first().map(|h| h.0),
+        Some(1),
+        "four occurrences in chunk 1"
+    );
+    let back = Bm25Index::from_bytes(&inc.to_bytes()).unwrap();
+    let mut back = back;
+    back.add(9, 1, "RUNNING runs").unwrap();
+    inc.add(9, 1, "RUNNING runs").unwrap();
+    assert_eq!(back.to_bytes(), inc.to_bytes());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Corruption that a checksum does not catch (a blob re-sealed after the change) must
+    /// still be an error or a usable index, never a panic.
+    #[test]
+    fn from_bytes_survives_resealed_mutations(
+        edits in prop::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+        cut in any::<usize>(),
+        truncate in any::<bool>(),
+    ) {
+        let mut idx = Bm25Index::new(1.2, 0.75, true, true).unwrap();
+        idx.add_batch(&[1, 2, 3, 4], &[1, 1, 2, 3], &["whales swim deep", "the sea", "ships on the sea", ""]).unwrap();
+        idx.remove(2);
+        let bytes = idx.to_bytes();
+        let mut body = bytes[..bytes.len() - 8].to_vec();
+        for (at, v) in edits {
+            let i = 8 + at % (body.len() - 8);
+            body[i] = v;
+        }
+        if truncate {
+            body.truncate(8 + cut % (body.len() - 8));
+        }
+        let sum = xxhash_rust::xxh3::xxh3_64(&body);
+        body.extend_from_slice(&sum.to_le_bytes());
+        if let Ok(mut back) = Bm25Index::from_bytes(&body) {
+            let _ = back.search("whale sea ship", 3, None);
+            let _ = back.search_exhaustive("sea", 3, Some(&[1, 2]));
+            let _ = back.remove(3);
+            let _ = back.remove_document(1);
+            let _ = back.add(77, 1, "sea whales");
+            let _ = back.to_bytes();
+        }
+    }
+}
