@@ -3,12 +3,16 @@
 //! Classic MinHash hashes every shingle `num_perm` times. One-permutation hashing hashes each
 //! shingle once: the hash picks a bin and the bin keeps its smallest value, so a signature
 //! costs one hash per shingle. Bins that no shingle reached are then filled by further
-//! rounds in which every shingle is re-hashed with a new key and may land only in bins that
-//! are still empty (the densification of Mai et al., "On densification for minwise hashing",
-//! UAI 2020). For each bin, the first round that reaches it from A ∪ B and the smallest value
-//! in that round are a uniformly random shingle of A ∪ B, so two signatures agree in a bin
-//! with probability |A ∩ B| / |A ∪ B|: the plain MinHash estimator stays unbiased, and a
-//! text with m shingles costs about m + num_perm·ln(num_perm) hashes instead of m·num_perm.
+//! rounds in which every shingle is placed again under a new key and may land only in bins
+//! that are still empty (the densification of Mai et al., "On densification for minwise
+//! hashing", UAI 2020). For each bin, the first round that reaches it from A ∪ B and the
+//! smallest value in that round are a uniformly random shingle of A ∪ B (every shingle goes
+//! through the same function of its own hash), so two signatures agree in a bin with
+//! probability |A ∩ B| / |A ∪ B|: the plain MinHash estimator stays unbiased. Rounds stop
+//! when every bin is full, after about num_perm·ln(num_perm) placements in all, so a text
+//! with m shingles costs about max(m, num_perm·ln(num_perm)) cheap placements instead of
+//! m·num_perm hashes; unlike borrowing from a neighbouring bin, no bin copies another, so
+//! the variance stays that of independent bins even for short texts.
 
 use super::shingle::{mix64, shingle_hashes};
 
