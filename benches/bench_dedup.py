@@ -21,6 +21,7 @@ import contextlib
 import random
 import re
 from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 from myai._core import NearDupIndex, find_duplicates, jaccard
@@ -35,6 +36,7 @@ SHINGLE_WORDS = 3
 _WORD = re.compile(r"[^\W_]+")
 
 RESULTS: dict[str, dict[str, float]] = {}
+T = TypeVar("T")
 
 
 def chunk_text(text: str, size: int = CHUNK_CHARS) -> list[str]:
@@ -144,8 +146,9 @@ def _record(name: str, style: str, benchmark, found: set[tuple[int, int]], plant
     }
 
 
-def _run(benchmark, fn: Callable[[], object], rounds: int) -> object:
-    return benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=0)
+def _run(benchmark, fn: Callable[[], T], rounds: int) -> T:
+    result: T = benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=0)
+    return result
 
 
 def test_ours_find_duplicates(benchmark, planted) -> None:
