@@ -21,7 +21,7 @@ use super::shingle::{mix64, shingle_hashes};
 pub(crate) struct Scratch {
     shingles: Vec<u64>,
     open: Vec<bool>,
-    open_bins: Vec<usize>,
+    filled: Vec<usize>,
 }
 
 /// Computes signatures of `num_perm` 32-bit values under one seed. Two signatures are
@@ -66,7 +66,7 @@ impl MinHasher {
         let Scratch {
             shingles,
             open,
-            open_bins,
+            filled,
         } = scratch;
         let k = sig.len() as u64;
         sig.fill(EMPTY);
@@ -87,14 +87,8 @@ impl MinHasher {
                 *slot = (*slot).min(v);
             }
         }
-        open_bins.clear();
-        open_bins.extend(
-            sig.iter()
-                .enumerate()
-                .filter(|(_, &v)| v == EMPTY)
-                .map(|(i, _)| i),
-        );
-        if open_bins.is_empty() {
+        let mut remaining = sig.iter().filter(|&&v| v == EMPTY).count();
+        if remaining == 0 {
             return;
         }
         open.clear();
@@ -104,6 +98,7 @@ impl MinHasher {
         let max_rounds = 64 * k + 64;
         for round in 1..max_rounds {
             let key = self.round_key(round);
+            filled.clear();
             for &h in shingles.iter() {
                 // Most shingles land in a full bin: a multiply places them, and only those
                 // landing in an open bin pay for a full mix to draw their value. Every
@@ -113,20 +108,21 @@ impl MinHasher {
                 let bin = (((x >> 32) * k) >> 32) as usize;
                 if open.get(bin) == Some(&true) {
                     if let Some(slot) = sig.get_mut(bin) {
+                        if *slot == EMPTY {
+                            filled.push(bin);
+                        }
                         *slot = (*slot).min(split(mix64(x)).1);
                     }
                 }
             }
-            open_bins.retain(|&b| {
-                let still = sig.get(b) == Some(&EMPTY);
-                if !still {
-                    if let Some(o) = open.get_mut(b) {
-                        *o = false;
-                    }
+            // Bins reached in this round close only now, so that the round's minimum wins.
+            for &b in filled.iter() {
+                if let Some(o) = open.get_mut(b) {
+                    *o = false;
                 }
-                still
-            });
-            if open_bins.is_empty() {
+            }
+            remaining = remaining.saturating_sub(filled.len());
+            if remaining == 0 {
                 break;
             }
         }
