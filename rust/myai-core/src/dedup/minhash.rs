@@ -3,22 +3,25 @@
 //! Classic MinHash hashes every shingle `num_perm` times. One-permutation hashing hashes each
 //! shingle once: the hash picks a bin and the bin keeps its smallest value, so a signature
 //! costs one hash per shingle. Bins that no shingle reached are then filled by further
-//! rounds in which every shingle is re-hashed with a new key and may land only in bins that
-//! are still empty (the densification of Mai et al., "On densification for minwise hashing",
-//! UAI 2020). For each bin, the first round that reaches it from A ∪ B and the smallest value
-//! in that round are a uniformly random shingle of A ∪ B, so two signatures agree in a bin
-//! with probability |A ∩ B| / |A ∪ B|: the plain MinHash estimator stays unbiased, and a
-//! text with m shingles costs about m + num_perm·ln(num_perm) hashes instead of m·num_perm.
+//! rounds in which every shingle is placed again under a new key and may land only in bins
+//! that are still empty (the densification of Mai et al., "On densification for minwise
+//! hashing", UAI 2020). For each bin, the first round that reaches it from A ∪ B and the
+//! smallest value in that round are a uniformly random shingle of A ∪ B (every shingle goes
+//! through the same function of its own hash), so two signatures agree in a bin with
+//! probability |A ∩ B| / |A ∪ B|: the plain MinHash estimator stays unbiased. Rounds stop
+//! when every bin is full, after about num_perm·ln(num_perm) placements in all, so a text
+//! with m shingles costs about max(m, num_perm·ln(num_perm)) cheap placements instead of
+//! m·num_perm hashes; unlike borrowing from a neighbouring bin, no bin copies another, so
+//! the variance stays that of independent bins even for short texts.
 
 use super::shingle::{mix64, shingle_hashes};
 
 /// Reusable per-thread buffers, so that sketching a text allocates nothing.
 #[derive(Default)]
 pub(crate) struct Scratch {
-    words: Vec<u8>,
     shingles: Vec<u64>,
-    open: Vec<u64>,
-    touched: Vec<u64>,
+    open: Vec<bool>,
+    filled: Vec<usize>,
 }
 
 /// Computes signatures of `num_perm` 32-bit values under one seed. Two signatures are
@@ -29,11 +32,8 @@ pub(crate) struct MinHasher {
     seed_key: u64,
 }
 
-/// Bit `i` of a bitset.
-#[inline]
-fn bit(set: &[u64], i: usize) -> bool {
-    set.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1)
-}
+/// The empty-bin marker: bin values are clamped below it.
+const EMPTY: u32 = u32::MAX;
 
 impl MinHasher {
     pub(crate) fn new(num_perm: usize, seed: u64) -> Self {
@@ -58,74 +58,72 @@ impl MinHasher {
     /// without shingles gets the all-`u32::MAX` signature, equal to every other such text's.
     pub(crate) fn sketch_into(&self, text: &str, scratch: &mut Scratch, sig: &mut [u32]) {
         scratch.shingles.clear();
-        shingle_hashes(text, &mut scratch.words, &mut scratch.shingles);
-        self.sketch_shingles(
-            &scratch.shingles,
-            &mut scratch.open,
-            &mut scratch.touched,
-            sig,
-        );
+        shingle_hashes(text, &mut scratch.shingles);
+        self.sketch_shingles(scratch, sig);
     }
 
-    fn sketch_shingles(
-        &self,
-        shingles: &[u64],
-        open: &mut Vec<u64>,
-        touched: &mut Vec<u64>,
-        sig: &mut [u32],
-    ) {
-        let k = sig.len();
-        sig.fill(u32::MAX);
+    fn sketch_shingles(&self, scratch: &mut Scratch, sig: &mut [u32]) {
+        let Scratch {
+            shingles,
+            open,
+            filled,
+        } = scratch;
+        let k = sig.len() as u64;
+        sig.fill(EMPTY);
         if shingles.is_empty() || k == 0 {
             return;
         }
-        let nwords = k.div_ceil(64);
-        open.clear();
-        open.resize(nwords, u64::MAX);
-        if let Some(last) = open.last_mut() {
-            if k % 64 != 0 {
-                *last = (1u64 << (k % 64)) - 1;
+        // Fast range reduction of the high half picks the bin; the low half is the value,
+        // clamped below EMPTY (a 2^-32 nudge that no estimate can see).
+        let split = |h: u64| ((((h >> 32) * k) >> 32) as usize, (h as u32).min(EMPTY - 1));
+
+        // Round 0, every bin open: plain one-permutation hashing. Each shingle's round-0
+        // hash stays in `shingles` as the seed of its later rounds.
+        let key = self.round_key(0);
+        for s in shingles.iter_mut() {
+            *s = mix64(*s ^ key);
+            let (bin, v) = split(*s);
+            if let Some(slot) = sig.get_mut(bin) {
+                *slot = (*slot).min(v);
             }
         }
-        touched.clear();
-        touched.resize(nwords, 0);
-        let mut remaining = k;
+        let mut remaining = sig.iter().filter(|&&v| v == EMPTY).count();
+        if remaining == 0 {
+            return;
+        }
+        open.clear();
+        open.extend(sig.iter().map(|&v| v == EMPTY));
         // A cap that no real text reaches (the expectation is num_perm·H(num_perm) rounds for
-        // a one-shingle text): bins still empty after it keep u32::MAX, deterministically.
-        let max_rounds = 64 * k as u64 + 64;
-        let kk = k as u64;
-        for round in 0..max_rounds {
+        // a one-shingle text): bins still empty after it keep EMPTY, deterministically.
+        let max_rounds = 64 * k + 64;
+        for round in 1..max_rounds {
             let key = self.round_key(round);
-            let mut hits = 0usize;
-            for &s in shingles {
-                let h = mix64(s ^ key);
-                // Fast range reduction of the high half picks the bin; the low half is the value.
-                let bin = (((h >> 32) * kk) >> 32) as usize;
-                if !bit(open, bin) {
-                    continue;
-                }
-                let v = h as u32;
-                let (Some(t), Some(slot)) = (touched.get_mut(bin / 64), sig.get_mut(bin)) else {
-                    continue;
-                };
-                let mask = 1u64 << (bin % 64);
-                if *t & mask == 0 {
-                    *t |= mask;
-                    *slot = v;
-                    hits += 1;
-                } else if v < *slot {
-                    *slot = v;
+            filled.clear();
+            for &h in shingles.iter() {
+                // Most shingles land in a full bin: a multiply places them, and only those
+                // landing in an open bin pay for a full mix to draw their value. Every
+                // shingle goes through the same function of its own hash, which is all
+                // that the unbiasedness argument needs.
+                let x = (h ^ key).wrapping_mul(0xd6e8_feb8_6659_fd93);
+                let bin = (((x >> 32) * k) >> 32) as usize;
+                if open.get(bin) == Some(&true) {
+                    if let Some(slot) = sig.get_mut(bin) {
+                        if *slot == EMPTY {
+                            filled.push(bin);
+                        }
+                        *slot = (*slot).min(split(mix64(x)).1);
+                    }
                 }
             }
-            if hits > 0 {
-                for (o, t) in open.iter_mut().zip(touched.iter_mut()) {
-                    *o &= !*t;
-                    *t = 0;
+            // Bins reached in this round close only now, so that the round's minimum wins.
+            for &b in filled.iter() {
+                if let Some(o) = open.get_mut(b) {
+                    *o = false;
                 }
-                remaining -= hits;
-                if remaining == 0 {
-                    break;
-                }
+            }
+            remaining = remaining.saturating_sub(filled.len());
+            if remaining == 0 {
+                break;
             }
         }
     }

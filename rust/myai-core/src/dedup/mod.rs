@@ -103,6 +103,12 @@ pub fn find_duplicates<S: AsRef<str> + Sync>(
 ) -> Result<Vec<Vec<usize>>> {
     check_params(threshold, num_perm)?;
     let n = texts.len();
+    if u32::try_from(n).is_err() {
+        return Err(Error::invalid(format!(
+            "too many texts ({n}); at most {}",
+            u32::MAX
+        )));
+    }
     let mut uf = UnionFind::new(n);
 
     // Exact duplicates first: only one text of each byte-identical group needs a signature.
@@ -188,14 +194,17 @@ pub fn find_duplicates<S: AsRef<str> + Sync>(
     let per_round = rayon::current_num_threads().max(1);
     let band_ids: Vec<usize> = (0..bands).collect();
     for group in band_ids.chunks(per_round) {
-        let keyed: Vec<Vec<(u64, u32)>> = group
+        // A band entry is one u64, the high half of the bucket key over the text's
+        // position: it sorts fast, and a rare 32-bit key collision only adds a candidate
+        // that verification rejects.
+        let keyed: Vec<Vec<u64>> = group
             .par_iter()
             .map(|&b| {
-                let mut keys: Vec<(u64, u32)> = active
+                let mut keys: Vec<u64> = active
                     .iter()
                     .map(|&r| {
                         let s = sig(r as usize).get(b * rows..(b + 1) * rows).unwrap_or(&[]);
-                        (band_key(b, s), r)
+                        (band_key(b, s) & !u64::from(u32::MAX)) | u64::from(r)
                     })
                     .collect();
                 keys.sort_unstable();
@@ -203,18 +212,20 @@ pub fn find_duplicates<S: AsRef<str> + Sync>(
             })
             .collect();
         for keys in &keyed {
-            for run in keys.chunk_by(|x, y| x.0 == y.0).filter(|r| r.len() > 1) {
-                for (pos, &(_, ra)) in run.iter().enumerate() {
-                    let ra = ra as usize;
+            for run in keys
+                .chunk_by(|x, y| x >> 32 == y >> 32)
+                .filter(|r| r.len() > 1)
+            {
+                for (pos, &ka) in run.iter().enumerate() {
+                    let ra = (ka & u64::from(u32::MAX)) as usize;
                     let a = reps.get(ra).copied().unwrap_or(0);
-                    for &(_, rb) in run.get(pos + 1..).unwrap_or(&[]) {
-                        let rb = rb as usize;
+                    for &kb in run.get(pos + 1..).unwrap_or(&[]) {
+                        let rb = (kb & u64::from(u32::MAX)) as usize;
                         let b = reps.get(rb).copied().unwrap_or(0);
                         if uf.find(a) == uf.find(b) {
                             continue;
                         }
-                        let equal = agreements(sig(ra), sig(rb));
-                        if equal >= need {
+                        if agreements(sig(ra), sig(rb)) >= need {
                             uf.union(a, b);
                         }
                     }

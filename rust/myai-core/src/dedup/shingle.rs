@@ -25,20 +25,6 @@ pub(crate) fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-// Class of each ASCII byte: 0 separates words, any other value is the lowercased byte.
-const ASCII_WORD: [u8; 128] = {
-    let mut t = [0u8; 128];
-    let mut i = 0;
-    while i < 128 {
-        let b = i as u8;
-        if b.is_ascii_alphanumeric() {
-            t[i] = b.to_ascii_lowercase();
-        }
-        i += 1;
-    }
-    t
-};
-
 /// Scripts written without spaces: each of their characters counts as a word.
 fn is_unspaced_script(c: char) -> bool {
     matches!(c as u32,
@@ -49,77 +35,284 @@ fn is_unspaced_script(c: char) -> bool {
         | 0x20000..=0x3FFFF) // CJK extensions B and later
 }
 
-/// Calls `f` with each lowercased word of `text`, as UTF-8 bytes, in order. `buf` is scratch
-/// space that callers reuse across texts to avoid an allocation per text.
-pub(crate) fn for_each_word(text: &str, buf: &mut Vec<u8>, mut f: impl FnMut(&[u8])) {
-    buf.clear();
-    let mut rest = text;
-    while let Some(&b) = rest.as_bytes().first() {
-        if b < 0x80 {
-            // Most prose is ASCII: one table lookup per byte, no UTF-8 decoding.
-            let lower = ASCII_WORD[usize::from(b)];
-            if lower != 0 {
-                buf.push(lower);
-            } else if !buf.is_empty() {
-                f(buf);
-                buf.clear();
+/// Receives the lowercased UTF-8 bytes of each word, then the end of the word.
+trait WordSink {
+    fn byte(&mut self, b: u8);
+    /// A whole word of ASCII letters and digits, `text[start..end]`, not yet lowercased (the
+    /// fast path). The sink may read `text` past `end`.
+    fn ascii_word(&mut self, text: &[u8], start: usize, end: usize) {
+        let word = text.get(start..end).unwrap_or(&[]);
+        word.iter().for_each(|&b| self.byte(b | 0x20));
+        self.end();
+    }
+    /// Ends the current word; a no-op when no byte came since the last end.
+    fn end(&mut self);
+}
+
+/// Whether a non-ASCII character belongs to words. The General Punctuation block (curly
+/// quotes, dashes, ellipses: the non-ASCII characters of most English text) holds no letter
+/// or digit, so it skips the Unicode table search.
+#[inline]
+fn is_word_char(c: char) -> bool {
+    !('\u{2000}'..='\u{206F}').contains(&c) && c.is_alphanumeric()
+}
+
+/// Bitmaps of a 64-byte block (bit j for byte j): bytes that can be part of a word (ASCII
+/// letters and digits, and every non-ASCII byte, decided later), and the non-ASCII bytes.
+/// Eight bytes at a time in a u64 (SWAR): no branch and no table, ~3 operations a byte.
+#[inline]
+fn classify(block: &[u8; 64]) -> (u64, u64) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Gathers bit 7 of each byte into the top byte, byte i landing on bit 56 + i.
+    const GATHER: u64 = 0x0102_0408_1020_4080;
+    // Per byte, bit 7 of (t + (0x80 - lo)) is set iff t >= lo, for 7-bit t without carries.
+    let at_least = |t: u64, lo: u8| t.wrapping_add(ONES * u64::from(0x80 - lo)) & HIGH;
+    let mut wordish = 0u64;
+    let mut high = 0u64;
+    for (i, chunk) in block.chunks_exact(8).enumerate() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(b);
+        let t = x & !HIGH;
+        let digit = at_least(t, b'0') & !at_least(t, b'9' + 1);
+        let lower = t | (ONES * 0x20);
+        let letter = at_least(lower, b'a') & !at_least(lower, b'z' + 1);
+        let non_ascii = x & HIGH;
+        let w = ((digit | letter) & !non_ascii) | non_ascii;
+        wordish |= (((w >> 7).wrapping_mul(GATHER)) >> 56) << (8 * i);
+        high |= (((non_ascii >> 7).wrapping_mul(GATHER)) >> 56) << (8 * i);
+    }
+    (wordish, high)
+}
+
+/// Bits j..64 of a word (none when j is 64).
+#[inline]
+fn from_bit(j: u32) -> u64 {
+    u64::MAX.checked_shl(j).unwrap_or(0)
+}
+
+/// Feeds every word of `text` to `sink`, in order. Runs of word-ish bytes are found 64 bytes
+/// at a time on bitmaps; a run of ASCII letters and digits is a word and goes to the sink
+/// whole, and a run with non-ASCII bytes goes through [`scan_unicode`].
+fn scan_words(text: &str, sink: &mut impl WordSink) {
+    let bytes = text.as_bytes();
+    let mut in_run = false;
+    let mut run_start = 0usize;
+    let mut run_non_ascii = false;
+    let mut base = 0usize;
+    let mut chunks = bytes.chunks_exact(64);
+    let tail = chunks.remainder();
+    let mut padded = [b' '; 64];
+    if let Some(dst) = padded.get_mut(..tail.len()) {
+        dst.copy_from_slice(tail);
+    }
+    let blocks = chunks
+        .by_ref()
+        .filter_map(|c| <&[u8; 64]>::try_from(c).ok());
+    for block in blocks.chain((!tail.is_empty()).then_some(&padded)) {
+        let (wordish, high) = classify(block);
+        let mut j = 0u32;
+        loop {
+            if !in_run {
+                let starts = wordish & from_bit(j);
+                if starts == 0 {
+                    break;
+                }
+                j = starts.trailing_zeros();
+                in_run = true;
+                run_start = base + j as usize;
+                run_non_ascii = false;
             }
-            rest = rest.get(1..).unwrap_or("");
-            continue;
+            let ends = !wordish & from_bit(j);
+            if ends == 0 {
+                run_non_ascii |= high & from_bit(j) != 0;
+                break;
+            }
+            let e = ends.trailing_zeros();
+            run_non_ascii |= high & from_bit(j) & !from_bit(e) != 0;
+            emit_run(text, run_start, base + e as usize, run_non_ascii, sink);
+            in_run = false;
+            j = e;
         }
-        let mut chars = rest.chars();
-        let Some(c) = chars.next() else { break };
-        rest = chars.as_str();
-        if is_unspaced_script(c) {
-            if !buf.is_empty() {
-                f(buf);
-                buf.clear();
-            }
-            let mut tmp = [0u8; 4];
-            f(c.encode_utf8(&mut tmp).as_bytes());
-        } else if c.is_alphanumeric() {
-            let mut tmp = [0u8; 4];
+        base += 64;
+    }
+    if in_run {
+        emit_run(text, run_start, bytes.len(), run_non_ascii, sink);
+    }
+}
+
+#[inline(always)]
+fn emit_run(text: &str, start: usize, end: usize, non_ascii: bool, sink: &mut impl WordSink) {
+    if non_ascii {
+        // Runs start after and end before an ASCII byte, so they are char boundaries.
+        scan_unicode(text.get(start..end).unwrap_or(""), sink);
+    } else {
+        sink.ascii_word(text.as_bytes(), start, end);
+    }
+}
+
+/// The words of a run of ASCII letters, digits and non-ASCII characters (whole characters):
+/// non-ASCII letters and digits join words, other non-ASCII characters separate them, and
+/// each character of a script written without spaces is a word of its own.
+fn scan_unicode(run: &str, sink: &mut impl WordSink) {
+    let mut tmp = [0u8; 4];
+    for c in run.chars() {
+        if c.is_ascii() {
+            sink.byte(c as u8 | 0x20);
+        } else if is_unspaced_script(c) {
+            sink.end();
+            c.encode_utf8(&mut tmp).bytes().for_each(|b| sink.byte(b));
+            sink.end();
+        } else if is_word_char(c) {
             for l in c.to_lowercase() {
-                buf.extend_from_slice(l.encode_utf8(&mut tmp).as_bytes());
+                l.encode_utf8(&mut tmp).bytes().for_each(|b| sink.byte(b));
             }
-        } else if !buf.is_empty() {
-            f(buf);
-            buf.clear();
+        } else {
+            sink.end();
         }
     }
-    if !buf.is_empty() {
-        f(buf);
-        buf.clear();
+    sink.end();
+}
+
+/// Collects words as byte strings (for the exact Jaccard and tests).
+#[derive(Default)]
+struct WordList {
+    current: Vec<u8>,
+    words: Vec<Vec<u8>>,
+}
+
+impl WordSink for WordList {
+    fn byte(&mut self, b: u8) {
+        self.current.push(b);
+    }
+    fn end(&mut self) {
+        if !self.current.is_empty() {
+            self.words.push(std::mem::take(&mut self.current));
+        }
+    }
+}
+
+const K1: u64 = 0x9e37_79b9_7f4a_7c15;
+const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
+
+/// Hashes each word while it is scanned (8 bytes per multiply, no buffer) and turns the
+/// word hashes into shingle hashes.
+struct ShingleHasher<'a> {
+    acc: u64,
+    acc_len: u32,
+    state: u64,
+    word_len: u64,
+    window: [u64; SHINGLE_WORDS],
+    seen: usize,
+    out: &'a mut Vec<u64>,
+}
+
+impl<'a> ShingleHasher<'a> {
+    fn new(out: &'a mut Vec<u64>) -> Self {
+        ShingleHasher {
+            acc: 0,
+            acc_len: 0,
+            state: 0,
+            word_len: 0,
+            window: [0; SHINGLE_WORDS],
+            seen: 0,
+            out,
+        }
+    }
+}
+
+impl WordSink for ShingleHasher<'_> {
+    #[inline]
+    fn byte(&mut self, b: u8) {
+        self.acc |= u64::from(b) << (8 * self.acc_len);
+        self.acc_len += 1;
+        if self.acc_len == 8 {
+            self.state = (self.state ^ self.acc).wrapping_mul(K1).rotate_left(29);
+            self.acc = 0;
+            self.acc_len = 0;
+            self.word_len += 8;
+        }
+    }
+
+    #[inline]
+    fn ascii_word(&mut self, text: &[u8], start: usize, end: usize) {
+        // The blocks that `byte` would build, eight bytes a load; the last, partial block is
+        // loaded whole when the text goes on far enough, and masked.
+        const LOWER: u64 = 0x2020_2020_2020_2020;
+        let load = |p: usize| {
+            text.get(p..p + 8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_le_bytes)
+        };
+        let mut state = 0u64;
+        let mut p = start;
+        while p + 8 <= end {
+            let block = load(p).unwrap_or(0) | LOWER;
+            state = (state ^ block).wrapping_mul(K1).rotate_left(29);
+            p += 8;
+        }
+        let rest = end - p;
+        let acc = if rest == 0 {
+            0
+        } else if let Some(block) = load(p) {
+            (block | LOWER) & (u64::MAX >> (64 - 8 * rest))
+        } else {
+            let tail = text.get(p..end).unwrap_or(&[]);
+            tail.iter()
+                .enumerate()
+                .fold(0, |a, (j, &c)| a | u64::from(c | 0x20) << (8 * j))
+        };
+        self.push_word(mix64(state ^ acc ^ ((end - start) as u64).wrapping_mul(K2)));
+    }
+
+    #[inline]
+    fn end(&mut self) {
+        let len = self.word_len + u64::from(self.acc_len);
+        if len == 0 {
+            return;
+        }
+        let word = mix64(self.state ^ self.acc ^ len.wrapping_mul(K2));
+        (self.acc, self.acc_len, self.state, self.word_len) = (0, 0, 0, 0);
+        self.push_word(word);
+    }
+}
+
+impl ShingleHasher<'_> {
+    #[inline]
+    fn push_word(&mut self, word: u64) {
+        self.window.rotate_left(1);
+        if let Some(last) = self.window.last_mut() {
+            *last = word;
+        }
+        self.seen += 1;
+        if self.seen >= SHINGLE_WORDS {
+            self.out.push(combine(&self.window));
+        }
     }
 }
 
 /// Order-sensitive combination of a window of word hashes, tagged with its length so that a
-/// short text's whole-sequence shingle never equals a full-length shingle.
+/// short text's whole-sequence shingle never equals a full-length shingle. Not mixed: the
+/// sketch mixes it with its seed, a bijection, so distinct shingles stay distinct.
 #[inline]
 fn combine(words: &[u64]) -> u64 {
-    let mut s = (words.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut s = (words.len() as u64).wrapping_mul(K1);
     for (i, &w) in words.iter().enumerate() {
         s ^= w.rotate_left((i as u32 * 23) % 64);
     }
-    mix64(s)
+    s
 }
 
 /// Appends the 64-bit identity of every shingle of `text` to `out` (duplicates included; the
-/// sketches take minima, so repeats cost nothing). `buf` is reusable scratch space.
-pub(crate) fn shingle_hashes(text: &str, buf: &mut Vec<u8>, out: &mut Vec<u64>) {
-    let mut window = [0u64; SHINGLE_WORDS];
-    let mut seen = 0usize;
-    for_each_word(text, buf, |w| {
-        let h = xxh3_64(w);
-        window.rotate_left(1);
-        window[SHINGLE_WORDS - 1] = h;
-        seen += 1;
-        if seen >= SHINGLE_WORDS {
-            out.push(combine(&window));
-        }
-    });
+/// sketches take minima, so repeats cost nothing).
+pub(crate) fn shingle_hashes(text: &str, out: &mut Vec<u64>) {
+    let mut h = ShingleHasher::new(out);
+    scan_words(text, &mut h);
+    let seen = h.seen;
     if (1..SHINGLE_WORDS).contains(&seen) {
-        out.push(combine(&window[SHINGLE_WORDS - seen..]));
+        let short = combine(h.window.get(SHINGLE_WORDS - seen..).unwrap_or(&[]));
+        h.out.push(short);
     }
 }
 
@@ -135,10 +328,9 @@ fn shingle_set(words: &[Vec<u8>]) -> FxHashSet<&[Vec<u8>]> {
 }
 
 fn words_of(text: &str) -> Vec<Vec<u8>> {
-    let mut buf = Vec::new();
-    let mut words = Vec::new();
-    for_each_word(text, &mut buf, |w| words.push(w.to_vec()));
-    words
+    let mut list = WordList::default();
+    scan_words(text, &mut list);
+    list.words
 }
 
 /// Exact Jaccard similarity of the shingle sets of `a` and `b`, compared as word sequences
@@ -186,30 +378,127 @@ mod tests {
         assert_eq!(words("東京は晴れ"), ["東", "京", "は", "晴", "れ"]);
         assert_eq!(words("a 😀 b"), ["a", "b"]);
         assert!(words("  ... ").is_empty());
+        assert_eq!(words("x東y"), ["x", "東", "y"]);
+    }
+
+    #[test]
+    fn fast_and_byte_paths_hash_alike() {
+        for w in [
+            "a",
+            "Ab",
+            "abcdefg",
+            "ABCDEFGH",
+            "abcdefghi",
+            "x1y2z3w4v5u6t7s8r9q",
+        ] {
+            let (mut fast, mut slow) = (Vec::new(), Vec::new());
+            let mut h = ShingleHasher::new(&mut fast);
+            h.ascii_word(b"pad", 0, 3);
+            h.ascii_word(b"pad", 0, 3);
+            h.ascii_word(w.as_bytes(), 0, w.len());
+            let mut h = ShingleHasher::new(&mut slow);
+            h.ascii_word(b"pad", 0, 3);
+            h.ascii_word(b"pad", 0, 3);
+            w.bytes().for_each(|b| h.byte(b | 0x20));
+            h.end();
+            assert_eq!(fast, slow, "{w}");
+            assert_eq!(fast.len(), 1);
+        }
+        assert_eq!(words("éabc déf x"), ["éabc", "déf", "x"]);
+        assert_eq!(words("abcé DEF"), ["abcé", "def"]);
+    }
+
+    /// The word rule, one character at a time.
+    fn reference_words(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cur = String::new();
+        for c in text.chars() {
+            if is_unspaced_script(c) {
+                out.extend((!cur.is_empty()).then(|| std::mem::take(&mut cur)));
+                out.push(c.to_string());
+            } else if c.is_alphanumeric() {
+                cur.extend(c.to_lowercase());
+            } else {
+                out.extend((!cur.is_empty()).then(|| std::mem::take(&mut cur)));
+            }
+        }
+        out.extend((!cur.is_empty()).then_some(cur));
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn scanner_matches_reference(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "[a-zA-Z0-9]{1,20}",
+                    "[ .,;'\n-]{1,3}",
+                    "[éÉßœ東京はカ😀“”—\u{301}]{1,3}",
+                    "\\PC{0,5}",
+                ],
+                0..40,
+            )
+        ) {
+            let text: String = parts.concat();
+            proptest::prop_assert_eq!(words(&text), reference_words(&text));
+            // The fast path hashes like the byte path.
+            let mut fast = Vec::new();
+            shingle_hashes(&text, &mut fast);
+            let mut slow = Vec::new();
+            let mut h = ShingleHasher::new(&mut slow);
+            for w in reference_words(&text) {
+                w.bytes().for_each(|b| h.byte(b));
+                h.end();
+            }
+            let seen = h.seen;
+            if (1..SHINGLE_WORDS).contains(&seen) {
+                let short = combine(h.window.get(SHINGLE_WORDS - seen..).unwrap_or(&[]));
+                h.out.push(short);
+            }
+            proptest::prop_assert_eq!(fast, slow);
+        }
+    }
+
+    #[test]
+    fn word_hashes_distinguish_lengths_and_blocks() {
+        let mut seen = std::collections::HashSet::new();
+        let words = [
+            "a",
+            "aa",
+            "aaaaaaaa",
+            "aaaaaaaaa",
+            "abcdefgh",
+            "abcdefghi",
+            "ab",
+            "ba",
+        ];
+        for w in words {
+            let mut out = Vec::new();
+            shingle_hashes(w, &mut out);
+            assert!(seen.insert(out), "{w}");
+        }
     }
 
     #[test]
     fn short_texts_have_one_shingle() {
-        let mut buf = Vec::new();
         let mut out = Vec::new();
-        shingle_hashes("two words", &mut buf, &mut out);
+        shingle_hashes("two words", &mut out);
         assert_eq!(out.len(), 1);
         out.clear();
-        shingle_hashes("", &mut buf, &mut out);
+        shingle_hashes("", &mut out);
         assert!(out.is_empty());
-        shingle_hashes("one two three four", &mut buf, &mut out);
+        shingle_hashes("one two three four", &mut out);
         assert_eq!(out.len(), 2);
     }
 
     #[test]
     fn shingles_are_order_sensitive() {
-        let mut buf = Vec::new();
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        shingle_hashes("a b c", &mut buf, &mut a);
-        shingle_hashes("c b a", &mut buf, &mut b);
+        shingle_hashes("a b c", &mut a);
+        shingle_hashes("c b a", &mut b);
         assert_ne!(a, b);
         b.clear();
-        shingle_hashes("A, b; C", &mut buf, &mut b);
+        shingle_hashes("A, b; C", &mut b);
         assert_eq!(a, b);
     }
 

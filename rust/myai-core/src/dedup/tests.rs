@@ -311,3 +311,35 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn batch_groups_equal_index_components() {
+    // find_duplicates and an index of the same settings see the same candidate pairs and
+    // verify them alike, so the groups are the connected components of the index's matches.
+    let mut rng = Rng(8);
+    let mut texts = Vec::new();
+    for _ in 0..40 {
+        let len = 20 + rng.below(200);
+        let base = random_words(&mut rng, len, 2000);
+        texts.push(base.join(" "));
+        for _ in 0..rng.below(4) {
+            let changes = rng.below(base.len() / 8 + 1);
+            texts.push(mutate(&mut rng, &base, changes).join(" "));
+        }
+    }
+    texts.push(String::new());
+    texts.push("?!".into());
+    texts.push(texts[3].clone());
+    let groups = find_duplicates(&texts, 0.8, 64).unwrap();
+    let mut idx = NearDupIndex::new(0.8, 64, 0).unwrap();
+    let ids: Vec<u64> = (0..texts.len() as u64).collect();
+    idx.add_batch(&ids, &texts, false).unwrap();
+    let mut uf = UnionFind::new(texts.len());
+    for (i, t) in texts.iter().enumerate() {
+        for (j, _) in idx.query(t) {
+            uf.union(i, j as usize);
+        }
+    }
+    assert_eq!(groups, super::groups(&mut uf, texts.len()));
+    assert!(groups.len() > 10);
+}
