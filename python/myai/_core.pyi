@@ -381,20 +381,52 @@ def compression_stats(
     chunks: Sequence[tuple[int, int, int]],
     duplicates: Sequence[bool] | None = None,
     tokenizer: Tokenizer | None = None,
-    level: int = 3,
+    level: int | None = ...,
 ) -> dict[str, Any]:
     """Compression figures of ``text`` cut into ``chunks`` (as chunk_text returns them),
     ``duplicates[i]`` telling whether chunk i was skipped: original, chunked, overlap,
     dedup-saved and stored bytes and tokens, zstd_bytes (the stored text at ``level``),
     storage_ratio (original bytes / zstd bytes), context_ratio (original tokens / stored
     tokens), overhead_percent (overlap tokens / original tokens) and efficiency (100 minus the
-    overhead)."""
+    overhead). ``level`` defaults to 3; None skips the zstd pass (zstd_bytes and storage_ratio
+    0)."""
 
 def zstd_compress(data: bytes, level: int = 3) -> bytes:
     """zstd-compresses ``data`` (level 1..=22)."""
 
-def zstd_decompress(data: bytes, max_size: int = 1073741824) -> bytes:
+def zstd_decompress(data: bytes, max_size: int = ...) -> bytes:
     """Decompresses one zstd frame; CorruptDataError for a damaged frame or one that would
-    exceed ``max_size`` bytes."""
+    exceed ``max_size`` bytes (default 1 GiB)."""
+
+def collapse_repeated_lines(
+    texts: Sequence[str], mask_numbers: bool = False
+) -> tuple[list[str | None], int]:
+    """The searchable form of a document's chunks under adaptive compression: a line seen
+    before in the document (the same once a leading timestamp is dropped, and every number too
+    when ``mask_numbers``) is left out, and the first occurrence of a repeated line is marked
+    `` [repeated Nx]``. Returns each chunk's new text (None where unchanged) and the number of
+    lines left out."""
+
+@final
+class ZstdCodec:
+    """zstd at a level, with an optional trained dictionary prepared once; each frame is
+    readable on its own."""
+
+    def __new__(cls, level: int = 3, dictionary: bytes | None = None) -> ZstdCodec: ...
+    @staticmethod
+    def train(samples: Sequence[bytes], max_size: int = 16384) -> bytes:
+        """A dictionary of at most ``max_size`` bytes trained on ``samples`` (at least 8);
+        ValueError when zstd cannot train one from them."""
+
+    @property
+    def dictionary(self) -> bytes: ...
+    @property
+    def level(self) -> int: ...
+    def compress_batch(self, data: Sequence[bytes]) -> list[bytes]:
+        """Each input compressed into its own frame, in parallel."""
+
+    def decompress(self, data: bytes, max_size: int = ...) -> bytes:
+        """One frame made by a codec with the same dictionary; CorruptDataError for a damaged
+        frame or one over ``max_size`` bytes (default 1 GiB)."""
 
 # --- end compress ---

@@ -79,14 +79,21 @@ pub fn chunk(
     let memo = std::cell::RefCell::new(FxHashMap::<&str, usize>::default());
     let exact = |a: &Piece, b: &Piece| {
         let t = &text[a.start as usize..b.end as usize];
-        *memo.borrow_mut().entry(t).or_insert_with(|| counter.count(t))
+        *memo
+            .borrow_mut()
+            .entry(t)
+            .or_insert_with(|| counter.count(t))
     };
     Ok(pack(&pieces, chunk_size, chunk_overlap, &exact))
 }
 
 /// Pre-tokenizes, in parallel blocks cut where the TokenCounter contract allows.
 fn pieces(text: &str, chunk_size: usize, counter: &dyn TokenCounter) -> Vec<Piece> {
-    let bounds = if counter.splittable() { block_bounds(text, counter) } else { vec![0, text.len()] };
+    let bounds = if counter.splittable() {
+        block_bounds(text, counter)
+    } else {
+        vec![0, text.len()]
+    };
     let blocks: Vec<Vec<Piece>> = bounds
         .par_windows(2)
         .map(|w| {
@@ -149,7 +156,14 @@ fn block_bounds(text: &str, counter: &dyn TokenCounter) -> Vec<usize> {
 /// bytes (a token is at least one byte, so each fits in a chunk), on character boundaries.
 /// Each sub-piece is counted on its own (memoised: long runs are often repetitive); chunks
 /// holding them are recounted exactly when packed.
-fn split_long_piece(text: &str, s: usize, e: usize, chunk_size: usize, counter: &dyn TokenCounter, out: &mut Vec<Piece>) {
+fn split_long_piece(
+    text: &str,
+    s: usize,
+    e: usize,
+    chunk_size: usize,
+    counter: &dyn TokenCounter,
+    out: &mut Vec<Piece>,
+) {
     let step = chunk_size.clamp(1, 4096);
     let mut memo: FxHashMap<&str, u32> = FxHashMap::default();
     let mut lo = s;
@@ -167,8 +181,15 @@ fn split_long_piece(text: &str, s: usize, e: usize, chunk_size: usize, counter: 
             }
         }
         let sub = &text[lo..hi];
-        let t = *memo.entry(sub).or_insert_with(|| counter.count(sub).max(1) as u32);
-        out.push(Piece { start: lo as u32, end: hi as u32, tokens: t, class: if first { 0 } else { SPLIT } });
+        let t = *memo
+            .entry(sub)
+            .or_insert_with(|| counter.count(sub).max(1) as u32);
+        out.push(Piece {
+            start: lo as u32,
+            end: hi as u32,
+            tokens: t,
+            class: if first { 0 } else { SPLIT },
+        });
         first = false;
         lo = hi;
     }
@@ -223,7 +244,10 @@ fn cut_class(b: &[u8], pos: usize) -> u8 {
 /// True when the line ending at `end` is a markdown heading (`#`-prefixed).
 fn after_heading(b: &[u8], end: usize) -> bool {
     let floor = end.saturating_sub(256);
-    let start = b[floor..end].iter().rposition(|&c| c == b'\n').map_or(floor, |i| floor + i + 1);
+    let start = b[floor..end]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(floor, |i| floor + i + 1);
     if start == floor && floor > 0 {
         return false;
     }
@@ -286,7 +310,11 @@ fn pack(
             while count > chunk_size && cut > i + 1 && cut > min_cut {
                 // Shrink in proportion first, then piece by piece.
                 let guess = i + (cut - i) * chunk_size / count;
-                cut = if guess > i && guess < cut - 1 { guess.max(min_cut) } else { cut - 1 };
+                cut = if guess > i && guess < cut - 1 {
+                    guess.max(min_cut)
+                } else {
+                    cut - 1
+                };
                 count = exact(&pieces[i], &pieces[cut - 1]);
             }
         }

@@ -46,20 +46,44 @@ pub struct CompressionStats {
 /// Computes the statistics of `text` cut into `spans` (in order, covering the text, as the
 /// chunker makes them), `duplicates[i]` telling whether chunk i was skipped as a duplicate.
 /// With `level` None the zstd pass is skipped (zstd_bytes 0, storage_ratio left to the caller).
-pub fn stats(text: &str, spans: &[Span], duplicates: &[bool], counter: &dyn TokenCounter, level: Option<i32>) -> Result<CompressionStats> {
+pub fn stats(
+    text: &str,
+    spans: &[Span],
+    duplicates: &[bool],
+    counter: &dyn TokenCounter,
+    level: Option<i32>,
+) -> Result<CompressionStats> {
     if !duplicates.is_empty() && duplicates.len() != spans.len() {
-        return Err(Error::invalid(format!("{} duplicate flags for {} chunks", duplicates.len(), spans.len())));
+        return Err(Error::invalid(format!(
+            "{} duplicate flags for {} chunks",
+            duplicates.len(),
+            spans.len()
+        )));
     }
-    let mut st = CompressionStats { original_bytes: text.len(), chunks: spans.len(), ..Default::default() };
+    let mut st = CompressionStats {
+        original_bytes: text.len(),
+        chunks: spans.len(),
+        ..Default::default()
+    };
     let mut stored = Vec::with_capacity(text.len());
     let mut prev_end = 0usize;
     let mut prev_start = 0usize;
     for (i, s) in spans.iter().enumerate() {
-        if s.start > s.end || s.end > text.len() || !text.is_char_boundary(s.start) || !text.is_char_boundary(s.end) {
-            return Err(Error::invalid(format!("chunk {i} [{}, {}) is not a span of the text", s.start, s.end)));
+        if s.start > s.end
+            || s.end > text.len()
+            || !text.is_char_boundary(s.start)
+            || !text.is_char_boundary(s.end)
+        {
+            return Err(Error::invalid(format!(
+                "chunk {i} [{}, {}) is not a span of the text",
+                s.start, s.end
+            )));
         }
         if i > 0 && (s.start < prev_start || s.end < prev_end) {
-            return Err(Error::invalid(format!("chunk {i} starts or ends before chunk {}", i - 1)));
+            return Err(Error::invalid(format!(
+                "chunk {i} starts or ends before chunk {}",
+                i - 1
+            )));
         }
         let shared_end = prev_end.max(s.start);
         let (ov_bytes, ov_tokens) = if i > 0 && s.start < prev_end {
@@ -92,11 +116,19 @@ pub fn stats(text: &str, spans: &[Span], duplicates: &[bool], counter: &dyn Toke
     }
     st.stored_bytes = stored.len();
     if let Some(level) = level {
-        st.zstd_bytes = if stored.is_empty() { 0 } else { zstd_compress(&stored, level)?.len() };
+        st.zstd_bytes = if stored.is_empty() {
+            0
+        } else {
+            zstd_compress(&stored, level)?.len()
+        };
         st.storage_ratio = ratio(st.original_bytes, st.zstd_bytes);
     }
     st.context_ratio = ratio(st.original_tokens, st.stored_tokens);
-    st.overhead_percent = if st.original_tokens == 0 { 0.0 } else { 100.0 * st.overlap_tokens as f64 / st.original_tokens as f64 };
+    st.overhead_percent = if st.original_tokens == 0 {
+        0.0
+    } else {
+        100.0 * st.overlap_tokens as f64 / st.original_tokens as f64
+    };
     st.efficiency = 100.0 - st.overhead_percent;
     Ok(st)
 }
@@ -116,9 +148,12 @@ fn ratio(a: usize, b: usize) -> f64 {
 /// zstd at `level` (1..=22).
 pub fn zstd_compress(data: &[u8], level: i32) -> Result<Vec<u8>> {
     if !(1..=22).contains(&level) {
-        return Err(Error::invalid(format!("zstd level must be within 1..=22, got {level}")));
+        return Err(Error::invalid(format!(
+            "zstd level must be within 1..=22, got {level}"
+        )));
     }
-    zstd::bulk::compress(data, level).map_err(|e| Error::invalid(format!("zstd compression failed: {e}")))
+    zstd::bulk::compress(data, level)
+        .map_err(|e| Error::invalid(format!("zstd compression failed: {e}")))
 }
 
 /// Decompresses a zstd frame; refuses frames that would exceed `max_size` bytes.
@@ -127,7 +162,10 @@ pub fn zstd_decompress(data: &[u8], max_size: usize) -> Result<Vec<u8>> {
         .map_err(|_| Error::corrupt("zstd frame", "not a zstd frame or truncated header"))?;
     if let Some(n) = size {
         if n as usize > max_size {
-            return Err(Error::corrupt("zstd frame", format!("declares {n} bytes, over the limit of {max_size}")));
+            return Err(Error::corrupt(
+                "zstd frame",
+                format!("declares {n} bytes, over the limit of {max_size}"),
+            ));
         }
     }
     zstd::bulk::decompress(data, max_size).map_err(|e| Error::corrupt("zstd frame", e.to_string()))
@@ -153,7 +191,11 @@ mod tests {
     }
 
     fn sp(start: usize, end: usize) -> Span {
-        Span { start, end, tokens: end - start }
+        Span {
+            start,
+            end,
+            tokens: end - start,
+        }
     }
 
     #[test]
@@ -209,7 +251,9 @@ impl Codec {
     /// A codec at `level` (1..=22), with `dictionary` when non-empty.
     pub fn new(level: i32, dictionary: &[u8]) -> Result<Codec> {
         if !(1..=22).contains(&level) {
-            return Err(Error::invalid(format!("zstd level must be within 1..=22, got {level}")));
+            return Err(Error::invalid(format!(
+                "zstd level must be within 1..=22, got {level}"
+            )));
         }
         let (encoder, decoder) = if dictionary.is_empty() {
             (None, None)
@@ -219,17 +263,26 @@ impl Codec {
                 Some(zstd::dict::DecoderDictionary::copy(dictionary)),
             )
         };
-        Ok(Codec { level, dictionary: dictionary.to_vec(), encoder, decoder })
+        Ok(Codec {
+            level,
+            dictionary: dictionary.to_vec(),
+            encoder,
+            decoder,
+        })
     }
 
     /// Trains a dictionary of at most `max_size` bytes on `samples`.
     pub fn train(samples: &[&[u8]], max_size: usize) -> Result<Vec<u8>> {
         if samples.len() < 8 {
-            return Err(Error::invalid(format!("training a dictionary needs at least 8 samples, got {}", samples.len())));
+            return Err(Error::invalid(format!(
+                "training a dictionary needs at least 8 samples, got {}",
+                samples.len()
+            )));
         }
         let sizes: Vec<usize> = samples.iter().map(|s| s.len()).collect();
         let flat: Vec<u8> = samples.concat();
-        zstd::dict::from_continuous(&flat, &sizes, max_size).map_err(|e| Error::invalid(format!("zstd dictionary training failed: {e}")))
+        zstd::dict::from_continuous(&flat, &sizes, max_size)
+            .map_err(|e| Error::invalid(format!("zstd dictionary training failed: {e}")))
     }
 
     pub fn dictionary(&self) -> &[u8] {
@@ -251,7 +304,9 @@ impl Codec {
                     None => zstd::bulk::Compressor::new(self.level),
                 },
                 |c, data| match c {
-                    Ok(c) => c.compress(data).map_err(|e| Error::invalid(format!("zstd compression failed: {e}"))),
+                    Ok(c) => c
+                        .compress(data)
+                        .map_err(|e| Error::invalid(format!("zstd compression failed: {e}"))),
                     Err(e) => Err(Error::invalid(format!("zstd compressor: {e}"))),
                 },
             )
@@ -264,7 +319,10 @@ impl Codec {
             .map_err(|_| Error::corrupt("zstd frame", "not a zstd frame or truncated header"))?;
         let cap = match size {
             Some(n) if n as usize > max_size => {
-                return Err(Error::corrupt("zstd frame", format!("declares {n} bytes, over the limit of {max_size}")));
+                return Err(Error::corrupt(
+                    "zstd frame",
+                    format!("declares {n} bytes, over the limit of {max_size}"),
+                ));
             }
             Some(n) => n as usize,
             None => max_size,
@@ -274,7 +332,8 @@ impl Codec {
             None => zstd::bulk::Decompressor::new(),
         }
         .map_err(|e| Error::corrupt("zstd frame", e.to_string()))?;
-        d.decompress(data, cap).map_err(|e| Error::corrupt("zstd frame", e.to_string()))
+        d.decompress(data, cap)
+            .map_err(|e| Error::corrupt("zstd frame", e.to_string()))
     }
 }
 
@@ -360,12 +419,22 @@ fn strip_timestamp(line: &str) -> &str {
     if b.first() == Some(&b'[') {
         i = 1;
     }
-    let digits = |from: usize, n: usize| b.len() >= from + n && b[from..from + n].iter().all(u8::is_ascii_digit);
+    let digits = |from: usize, n: usize| {
+        b.len() >= from + n && b[from..from + n].iter().all(u8::is_ascii_digit)
+    };
     let mut end = None;
-    if digits(i, 4) && b.get(i + 4) == Some(&b'-') && digits(i + 5, 2) && b.get(i + 7) == Some(&b'-') && digits(i + 8, 2) {
+    if digits(i, 4)
+        && b.get(i + 4) == Some(&b'-')
+        && digits(i + 5, 2)
+        && b.get(i + 7) == Some(&b'-')
+        && digits(i + 8, 2)
+    {
         // ISO date, then optional [T ]hh:mm[:ss[.fff]][Z|+hh:mm]
         let mut j = i + 10;
-        if matches!(b.get(j), Some(b'T') | Some(b' ')) && digits(j + 1, 2) && b.get(j + 3) == Some(&b':') {
+        if matches!(b.get(j), Some(b'T') | Some(b' '))
+            && digits(j + 1, 2)
+            && b.get(j + 3) == Some(&b':')
+        {
             j += 1;
             while j < b.len() && (b[j].is_ascii_digit() || matches!(b[j], b':' | b'.' | b',')) {
                 j += 1;
@@ -383,7 +452,12 @@ fn strip_timestamp(line: &str) -> &str {
             }
         }
         end = Some(j);
-    } else if digits(i, 2) && b.get(i + 2) == Some(&b':') && digits(i + 3, 2) && b.get(i + 5) == Some(&b':') && digits(i + 6, 2) {
+    } else if digits(i, 2)
+        && b.get(i + 2) == Some(&b':')
+        && digits(i + 3, 2)
+        && b.get(i + 5) == Some(&b':')
+        && digits(i + 6, 2)
+    {
         let mut j = i + 8;
         while j < b.len() && (b[j].is_ascii_digit() || matches!(b[j], b'.' | b',')) {
             j += 1;
@@ -395,7 +469,12 @@ fn strip_timestamp(line: &str) -> &str {
         while j < b.len() && (b[j] == b' ' || b[j].is_ascii_digit()) && j < 7 {
             j += 1;
         }
-        if digits(j, 2) && b.get(j + 2) == Some(&b':') && digits(j + 3, 2) && b.get(j + 5) == Some(&b':') && digits(j + 6, 2) {
+        if digits(j, 2)
+            && b.get(j + 2) == Some(&b':')
+            && digits(j + 3, 2)
+            && b.get(j + 5) == Some(&b':')
+            && digits(j + 6, 2)
+        {
             end = Some(j + 8);
         }
     }
@@ -416,7 +495,15 @@ mod codec_tests {
 
     #[test]
     fn codec_with_and_without_dictionary() {
-        let samples: Vec<Vec<u8>> = (0..200).map(|i| format!("record {i}: the quick brown fox jumps over the lazy dog number {}", i * 7).into_bytes()).collect();
+        let samples: Vec<Vec<u8>> = (0..200)
+            .map(|i| {
+                format!(
+                    "record {i}: the quick brown fox jumps over the lazy dog number {}",
+                    i * 7
+                )
+                .into_bytes()
+            })
+            .collect();
         let refs: Vec<&[u8]> = samples.iter().map(|s| s.as_slice()).collect();
         let dict = Codec::train(&refs, 4096).unwrap();
         for d in [&dict[..], &[][..]] {
@@ -436,7 +523,10 @@ mod codec_tests {
         let log = "2024-01-01 10:00:00 INFO ok\n2024-01-01 10:00:01 INFO ok\n[10:00:02] INFO ok\nJan  2 10:11:12 INFO ok\nunique line";
         let (out, dropped) = collapse_repeated_lines(&[log], false);
         assert_eq!(dropped, 3);
-        assert_eq!(out[0].as_deref(), Some("2024-01-01 10:00:00 INFO ok [repeated 4x]\nunique line"));
+        assert_eq!(
+            out[0].as_deref(),
+            Some("2024-01-01 10:00:00 INFO ok [repeated 4x]\nunique line")
+        );
         let (out, dropped) = collapse_repeated_lines(&["a 1\na 2", "a 3"], true);
         assert_eq!(dropped, 2);
         assert_eq!(out[1], Some(String::new()));

@@ -16,7 +16,9 @@ pub(crate) fn counter_of(tokenizer: Option<&PyTokenizer>) -> Arc<Tokenizer> {
     static ESTIMATOR: OnceLock<Arc<Tokenizer>> = OnceLock::new();
     match tokenizer {
         Some(t) => t.inner.clone(),
-        None => ESTIMATOR.get_or_init(|| Arc::new(Tokenizer::estimator())).clone(),
+        None => ESTIMATOR
+            .get_or_init(|| Arc::new(Tokenizer::estimator()))
+            .clone(),
     }
 }
 
@@ -31,7 +33,15 @@ fn spans_to_py<'py>(
         .map(|s| {
             if return_text {
                 let t = PyString::new(py, &text[s.start..s.end]);
-                PyTuple::new(py, [s.start.into_pyobject(py)?.into_any(), s.end.into_pyobject(py)?.into_any(), s.tokens.into_pyobject(py)?.into_any(), t.into_any()])
+                PyTuple::new(
+                    py,
+                    [
+                        s.start.into_pyobject(py)?.into_any(),
+                        s.end.into_pyobject(py)?.into_any(),
+                        s.tokens.into_pyobject(py)?.into_any(),
+                        t.into_any(),
+                    ],
+                )
             } else {
                 PyTuple::new(py, [s.start, s.end, s.tokens])
             }

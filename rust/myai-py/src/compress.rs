@@ -4,7 +4,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use myai_core::compress::{
-    collapse_repeated_lines as collapse, stats, zstd_compress as compress, zstd_decompress as decompress, Codec, Span,
+    collapse_repeated_lines as collapse, stats, zstd_compress as compress,
+    zstd_decompress as decompress, Codec, Span,
 };
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 
@@ -22,7 +23,10 @@ fn compression_stats<'py>(
     level: Option<i32>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let counter = counter_of(tokenizer.as_deref());
-    let spans: Vec<Span> = chunks.iter().map(|&(start, end, tokens)| Span { start, end, tokens }).collect();
+    let spans: Vec<Span> = chunks
+        .iter()
+        .map(|&(start, end, tokens)| Span { start, end, tokens })
+        .collect();
     let dups = duplicates.unwrap_or_default();
     let st = crate::detach(py, || stats(text, &spans, &dups, counter.as_ref(), level))?;
     let d = PyDict::new(py);
@@ -55,14 +59,22 @@ fn zstd_compress<'py>(py: Python<'py>, data: &[u8], level: i32) -> PyResult<Boun
 
 #[pyfunction]
 #[pyo3(signature = (data, max_size = 1 << 30))]
-fn zstd_decompress<'py>(py: Python<'py>, data: &[u8], max_size: usize) -> PyResult<Bound<'py, PyBytes>> {
+fn zstd_decompress<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    max_size: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
     let out = crate::detach(py, || decompress(data, max_size))?;
     Ok(PyBytes::new(py, &out))
 }
 
 #[pyfunction]
 #[pyo3(signature = (texts, mask_numbers = false))]
-fn collapse_repeated_lines(py: Python<'_>, texts: Vec<PyBackedStr>, mask_numbers: bool) -> PyResult<(Vec<Option<String>>, usize)> {
+fn collapse_repeated_lines(
+    py: Python<'_>,
+    texts: Vec<PyBackedStr>,
+    mask_numbers: bool,
+) -> PyResult<(Vec<Option<String>>, usize)> {
     crate::detach(py, || {
         let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
         Ok(collapse(&refs, mask_numbers))
@@ -80,12 +92,18 @@ impl PyZstdCodec {
     #[new]
     #[pyo3(signature = (level = 3, dictionary = None))]
     fn new(level: i32, dictionary: Option<&[u8]>) -> PyResult<Self> {
-        Ok(PyZstdCodec { inner: Codec::new(level, dictionary.unwrap_or_default()).map_err(crate::to_py)? })
+        Ok(PyZstdCodec {
+            inner: Codec::new(level, dictionary.unwrap_or_default()).map_err(crate::to_py)?,
+        })
     }
 
     #[staticmethod]
     #[pyo3(signature = (samples, max_size = 16384))]
-    fn train<'py>(py: Python<'py>, samples: Vec<PyBackedBytes>, max_size: usize) -> PyResult<Bound<'py, PyBytes>> {
+    fn train<'py>(
+        py: Python<'py>,
+        samples: Vec<PyBackedBytes>,
+        max_size: usize,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let d = crate::detach(py, || {
             let refs: Vec<&[u8]> = samples.iter().map(|s| &**s).collect();
             Codec::train(&refs, max_size)
@@ -103,7 +121,11 @@ impl PyZstdCodec {
         self.inner.level()
     }
 
-    fn compress_batch<'py>(&self, py: Python<'py>, data: Vec<PyBackedBytes>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    fn compress_batch<'py>(
+        &self,
+        py: Python<'py>,
+        data: Vec<PyBackedBytes>,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
         let out = crate::detach(py, || {
             let refs: Vec<&[u8]> = data.iter().map(|s| &**s).collect();
             self.inner.compress_batch(&refs)
@@ -112,10 +134,17 @@ impl PyZstdCodec {
     }
 
     #[pyo3(signature = (data, max_size = 1 << 30))]
-    fn decompress<'py>(&self, py: Python<'py>, data: &[u8], max_size: usize) -> PyResult<Bound<'py, PyBytes>> {
+    fn decompress<'py>(
+        &self,
+        py: Python<'py>,
+        data: &[u8],
+        max_size: usize,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         // Segments are small: decompressing with the GIL held is cheaper than releasing it.
         let out = if data.len() < 64 * 1024 {
-            self.inner.decompress(data, max_size).map_err(crate::to_py)?
+            self.inner
+                .decompress(data, max_size)
+                .map_err(crate::to_py)?
         } else {
             crate::detach(py, || self.inner.decompress(data, max_size))?
         };
