@@ -354,8 +354,9 @@ class Bm25Index:
     def memory_bytes(self) -> int:
         """Approximate heap memory held by the index, in bytes."""
 
-    def stats(self) -> dict[str, float]:
-        """Counts: chunks, documents, terms, postings, dead_postings, total_terms, avgdl."""
+    def stats(self) -> dict[str, int | float]:
+        """Counts (ints): chunks, documents, terms, postings, dead_postings (postings of removed
+        chunks not yet compacted away), total_terms; and avgdl (float)."""
 
     def __len__(self) -> int:
         """The number of chunks in the index."""

@@ -1,14 +1,15 @@
 //! Bindings of `myai_core::index`: the `Bm25Index` class.
 //!
 //! The core index sits behind an `RwLock`, so searches from several Python threads run
-//! together (each with the GIL released) while adds and removals take the lock alone.
+//! together while adds and removals take the lock alone. Every method waits for the lock
+//! with the GIL released, so a long add never stalls Python threads that do not touch it.
 
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyDict};
 
 use myai_core::index::Bm25Index as Core;
 use myai_core::Error;
@@ -36,6 +37,9 @@ fn ids_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<u64>> {
 #[pyclass(name = "Bm25Index", module = "myai._core", frozen)]
 pub struct PyBm25Index {
     inner: RwLock<Core>,
+    // Fixed at construction; read without the lock.
+    k1: f64,
+    b: f64,
 }
 
 impl PyBm25Index {
@@ -84,6 +88,8 @@ impl PyBm25Index {
     fn new(k1: f64, b: f64, stem: bool, stopwords: bool) -> PyResult<Self> {
         let inner = Core::new(k1, b, stem, stopwords).map_err(crate::to_py)?;
         Ok(PyBm25Index {
+            k1: inner.k1(),
+            b: inner.b(),
             inner: RwLock::new(inner),
         })
     }
@@ -158,64 +164,64 @@ impl PyBm25Index {
     fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
         let inner = crate::detach(py, || Core::from_bytes(data))?;
         Ok(PyBm25Index {
+            k1: inner.k1(),
+            b: inner.b(),
             inner: RwLock::new(inner),
         })
     }
 
-    fn memory_bytes(&self) -> PyResult<usize> {
-        Ok(self.read().map_err(crate::to_py)?.memory_bytes())
+    fn memory_bytes(&self, py: Python<'_>) -> PyResult<usize> {
+        crate::detach(py, || Ok(self.read()?.memory_bytes()))
     }
 
-    fn stats(&self) -> PyResult<std::collections::HashMap<&'static str, f64>> {
-        let s = self.read().map_err(crate::to_py)?.stats();
-        Ok([
-            ("chunks", s.chunks as f64),
-            ("documents", s.documents as f64),
-            ("terms", s.terms as f64),
-            ("postings", s.postings as f64),
-            ("dead_postings", s.dead_postings as f64),
-            ("total_terms", s.total_terms as f64),
-            ("avgdl", s.avgdl),
-        ]
-        .into_iter()
-        .collect())
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = crate::detach(py, || Ok(self.read()?.stats()))?;
+        let d = PyDict::new(py);
+        d.set_item("chunks", s.chunks)?;
+        d.set_item("documents", s.documents)?;
+        d.set_item("terms", s.terms)?;
+        d.set_item("postings", s.postings)?;
+        d.set_item("dead_postings", s.dead_postings)?;
+        d.set_item("total_terms", s.total_terms)?;
+        d.set_item("avgdl", s.avgdl)?;
+        Ok(d)
     }
 
-    fn __len__(&self) -> PyResult<usize> {
-        Ok(self.read().map_err(crate::to_py)?.len())
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        crate::detach(py, || Ok(self.read()?.len()))
     }
 
-    fn __contains__(&self, chunk_id: &Bound<'_, PyAny>) -> PyResult<bool> {
+    fn __contains__(&self, py: Python<'_>, chunk_id: &Bound<'_, PyAny>) -> PyResult<bool> {
         let Ok(c) = chunk_id.extract::<u64>() else {
             return Ok(false);
         };
-        Ok(self.read().map_err(crate::to_py)?.contains(c))
+        crate::detach(py, || Ok(self.read()?.contains(c)))
     }
 
-    fn __repr__(&self) -> PyResult<String> {
-        let i = self.read().map_err(crate::to_py)?;
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let (len, terms) = crate::detach(py, || {
+            let i = self.read()?;
+            Ok((i.len(), i.num_terms()))
+        })?;
         Ok(format!(
-            "Bm25Index(k1={}, b={}, chunks={}, terms={})",
-            i.k1(),
-            i.b(),
-            i.len(),
-            i.num_terms()
+            "Bm25Index(k1={}, b={}, chunks={len}, terms={terms})",
+            self.k1, self.b
         ))
     }
 
     #[getter]
-    fn num_terms(&self) -> PyResult<usize> {
-        Ok(self.read().map_err(crate::to_py)?.num_terms())
+    fn num_terms(&self, py: Python<'_>) -> PyResult<usize> {
+        crate::detach(py, || Ok(self.read()?.num_terms()))
     }
 
     #[getter]
-    fn k1(&self) -> PyResult<f64> {
-        Ok(self.read().map_err(crate::to_py)?.k1())
+    fn k1(&self) -> f64 {
+        self.k1
     }
 
     #[getter]
-    fn b(&self) -> PyResult<f64> {
-        Ok(self.read().map_err(crate::to_py)?.b())
+    fn b(&self) -> f64 {
+        self.b
     }
 }
 

@@ -86,6 +86,17 @@ fn put_u32s(out: &mut Vec<u8>, it: impl IntoIterator<Item = u32>) {
     }
 }
 
+/// Appends a whole slice in one resize, which compiles to a copy on little-endian machines.
+fn put_u32_slice(out: &mut Vec<u8>, s: &[u32]) {
+    let start = out.len();
+    out.resize(start + 4 * s.len(), 0);
+    if let Some(dst) = out.get_mut(start..) {
+        for (c, x) in dst.chunks_exact_mut(4).zip(s) {
+            c.copy_from_slice(&x.to_le_bytes());
+        }
+    }
+}
+
 fn put_u64s(out: &mut Vec<u8>, it: impl IntoIterator<Item = u64>) {
     for x in it {
         out.extend_from_slice(&x.to_le_bytes());
@@ -149,24 +160,30 @@ impl Bm25Index {
         }
         let lists: Vec<&Postings> = terms.iter().filter_map(|&t| self.postings.get(t)).collect();
         put_u32s(&mut out, lists.iter().map(|p| p.df));
+        let all_live = live.len() == n;
         for p in &lists {
-            put_u32s(
-                &mut out,
-                p.docs
+            if all_live {
+                put_u32_slice(&mut out, &p.docs);
+            } else {
+                let docs = p
+                    .docs
                     .iter()
-                    .filter_map(|&d| remap.get(d as usize).copied())
-                    .filter(|&r| r != u32::MAX),
-            );
+                    .filter_map(|&d| remap.get(d as usize).copied());
+                put_u32s(&mut out, docs.filter(|&r| r != u32::MAX));
+            }
         }
         for p in &lists {
-            put_u32s(
-                &mut out,
-                p.docs
-                    .iter()
-                    .zip(&p.tfs)
-                    .filter(|(&d, _)| remap.get(d as usize).is_some_and(|&r| r != u32::MAX))
-                    .map(|(_, &tf)| tf),
-            );
+            if all_live {
+                put_u32_slice(&mut out, &p.tfs);
+            } else {
+                let live_tf = p.docs.iter().zip(&p.tfs);
+                put_u32s(
+                    &mut out,
+                    live_tf
+                        .filter(|(&d, _)| remap.get(d as usize).is_some_and(|&r| r != u32::MAX))
+                        .map(|(_, &tf)| tf),
+                );
+            }
         }
         let sum = xxh3_64(&out);
         out.extend_from_slice(&sum.to_le_bytes());
