@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
 from myai import ContextManager, _core
 from myai.corpus import generated_corpus
 from myai.tokens import default_tokenizer

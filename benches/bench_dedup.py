@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
+
 from myai._core import NearDupIndex, find_duplicates, jaccard
 
 datasketch = pytest.importorskip("datasketch")

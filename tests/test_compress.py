@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from myai import _core
 from myai.corpus import generated_corpus
 from myai.tokens import default_tokenizer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from myai.config import MyaiConfig, load_config, to_object
 from myai.errors import ConfigError
 

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from myai._core import Bm25Index, CorruptDataError
 from myai.corpus import english_corpus
 

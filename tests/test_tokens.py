@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from myai import TokenizerError
 from myai._core import Tokenizer, count_tokens, count_tokens_batch, estimate_tokens
 from myai.corpus import gutenberg_body, gutenberg_dir

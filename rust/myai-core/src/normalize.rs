@@ -28,12 +28,55 @@ fn is_removed_control(c: char) -> bool {
     matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
 }
 
-/// True when a byte may start something the fast path cannot pass through unchanged.
+/// Bytes that may start something the fast path cannot pass through unchanged: C0 controls
+/// but tab and newline, CR, DEL; 0xC2 starts the C1 range (U+0080..U+009F); 0xEF a BOM.
+const ATTENTION: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = b != 0x09 && b != 0x0a;
+        b += 1;
+    }
+    t[0x7f] = true;
+    t[0xc2] = true;
+    t[0xef] = true;
+    t
+};
+
 #[inline]
 fn needs_attention(b: u8) -> bool {
-    // C0 controls except \t and \n, CR, DEL; 0xC2 starts the C1 range (U+0080..U+009F);
-    // 0xEF starts a BOM (U+FEFF).
-    (b < 0x20 && b != b'\t' && b != b'\n') || b == 0x7f || b == 0xc2 || b == 0xef
+    ATTENTION[b as usize]
+}
+
+/// NFC quick check over the non-ASCII runs only: an ASCII character is a starter with
+/// NFC_QC=Yes, so each run (with the character before it) can be checked on its own.
+fn is_nfc_fast(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        // Skip ASCII eight bytes at a time.
+        while i + 8 <= b.len() {
+            let w = u64::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6], b[i + 7]]);
+            if w & 0x8080_8080_8080_8080 != 0 {
+                break;
+            }
+            i += 8;
+        }
+        while i < b.len() && b[i] < 0x80 {
+            i += 1;
+        }
+        if i >= b.len() {
+            return true;
+        }
+        let start = i.saturating_sub(1);
+        while i < b.len() && b[i] >= 0x80 {
+            i += 1;
+        }
+        if is_nfc_quick(text[start..i].chars()) != IsNormalized::Yes {
+            return false;
+        }
+    }
+    true
 }
 
 /// Normalises a valid UTF-8 string. Borrows when nothing changes (the common case).
@@ -46,8 +89,7 @@ pub fn normalize_str(text: &str) -> (Cow<'_, str>, NormalizeStats) {
     } else {
         Cow::Borrowed(text)
     };
-    let ascii = cleaned.is_ascii();
-    if ascii || is_nfc_quick(cleaned.chars()) == IsNormalized::Yes {
+    if is_nfc_fast(&cleaned) {
         return (cleaned, stats);
     }
     let nfc: String = cleaned.nfc().collect();
@@ -143,6 +185,13 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn fast_nfc_check_agrees_with_full_nfc(text in "\\PC{0,80}") {
+            let (t, _) = normalize_str(&text);
+            let reference: String = t.nfc().collect();
+            proptest::prop_assert_eq!(&*t, reference.as_str());
+        }
+
         #[test]
         fn never_panics_and_is_idempotent(data in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
             let (t, _) = normalize_bytes(&data);
