@@ -251,9 +251,9 @@ def test_repair_salvages_intact_documents(tmp_path: Path) -> None:
     with ContextManager(storage_dir=path) as cm:
         fill(cm)
     db = sqlite3.connect(path / "store.db")
-    with db:  # lose one document's segments
-        seg = db.execute("SELECT seg FROM chunks WHERE doc_id=1").fetchone()[0]
-        db.execute("DELETE FROM segments WHERE hash=?", (seg,))
+    with db:  # lose one document's block
+        blk = db.execute("SELECT blk FROM chunks WHERE doc_id=1").fetchone()[0]
+        db.execute("DELETE FROM blocks WHERE id=?", (blk,))
     db.close()
     report = ContextManager.repair(path)
     assert report == {"documents_kept": 2, "documents_lost": 1}
@@ -488,3 +488,39 @@ def test_in_memory_store(tmp_path: Path) -> None:
         assert cm.search_context("basil")[0]["document_name"] == "garden.txt"
         assert cm.get_document(1)["text"].startswith("# Harbour")
     assert not any(tmp_path.iterdir())
+
+
+def test_same_text_is_stored_once_and_survives_removal(tmp_path: Path) -> None:
+    path = tmp_path / "s"
+    text = generated_corpus(3000, seed=9)
+    with ContextManager(storage_dir=path, chunk_size=128, chunk_overlap=16) as cm:
+        a = cm.add_document(text, "a.txt")
+        db = sqlite3.connect(path / "store.db")
+        blocks = db.execute("SELECT count(*), sum(length(data)) FROM blocks").fetchone()
+        b = cm.add_document(text, "b.txt")
+        assert b["duplicates_skipped"] == a["chunks_created"] and b["tokens_added"] == 0
+        assert db.execute("SELECT count(*), sum(length(data)) FROM blocks").fetchone() == blocks
+        cm.remove_document(a["document_id"])
+        assert cm.get_document(b["document_id"])["text"] == text
+        db.close()
+    with ContextManager.open(path) as cm:
+        assert cm.get_document(b["document_id"])["text"] == text
+
+
+def test_dictionary_trained_at_first_big_save(tmp_path: Path) -> None:
+    path = tmp_path / "s"
+    text = generated_corpus(120_000, seed=4)
+    with ContextManager(storage_dir=path, chunk_size=256, chunk_overlap=16) as cm:
+        doc = cm.add_document(text, "big.txt")["document_id"]
+        db = sqlite3.connect(path / "store.db")
+        before = db.execute("SELECT sum(length(data)) FROM blocks").fetchone()[0]
+        cm.save()
+        after, flags = db.execute("SELECT sum(length(data)), min(dict) FROM blocks").fetchone()
+        assert flags == 1 and after < before
+        assert db.execute("SELECT value FROM meta WHERE key='zdict'").fetchone() is not None
+        db.close()
+        assert cm.get_document(doc)["text"] == text
+    with ContextManager.open(path, cache_mb=0) as cm:
+        assert cm.get_document(doc)["text"] == text
+        hit = cm.search_context(text.split()[100] + " " + text.split()[101], top_k=1)[0]
+        assert hit["text"] == text.encode()[hit["start"] : hit["end"]].decode()

@@ -4,9 +4,11 @@ A document goes through the core (normalise → chunk → count → dedup → in
 in ``storage_dir``:
 
 ``store.db`` (SQLite, WAL, synchronous=FULL)
-    ``documents`` and ``chunks`` rows; ``segments``: the text of each chunk not shared with the
-    previous chunk (so overlaps are stored once), zstd-compressed with a dictionary trained on
-    the store's own text, content-addressed so an exact duplicate segment is stored once;
+    ``documents`` and ``chunks`` rows; ``blocks``: each chunk's own segment (its text not
+    shared with the previous chunk, so overlaps are stored once) packed with its neighbours
+    into blocks of about 8 KB, zstd-compressed (with a dictionary trained on the store's own
+    text at its first save past 256 KB); a segment seen before is not stored again, its chunk
+    points at the first copy;
     ``meta``: the format version, the store's parameters, the zstd dictionary, the compression
     monitor, and a snapshot of the BM25 and near-duplicate indexes with the store version it
     reflects.
@@ -60,6 +62,10 @@ IMPORTANCE_CREDIT_S = 7 * 24 * 3600.0
 # Ranking prior: score * (1 + PRIOR * (importance - 0.5)).
 IMPORTANCE_PRIOR = 0.4
 SEARCH_MODES = ("bm25", "vector", "hybrid")
+# Segments are packed into zstd frames of about this many bytes (a chunk reads in ~15 us).
+BLOCK_BYTES = 8192
+# The store trains its zstd dictionary at the first save past this much text.
+DICT_MIN_BYTES = 256 * 1024
 # Content whose lines repeat: adaptive compression collapses repeated lines in these.
 LINE_ORIENTED = frozenset({"log", "data", "code", "conversation"})
 
@@ -76,10 +82,11 @@ CREATE TABLE IF NOT EXISTS chunks(
     id INTEGER PRIMARY KEY, doc_id INTEGER NOT NULL, ord INTEGER NOT NULL,
     start INTEGER NOT NULL, end INTEGER NOT NULL, seg_start INTEGER NOT NULL,
     tokens INTEGER NOT NULL, hash INTEGER NOT NULL, indexed INTEGER NOT NULL,
-    seg INTEGER NOT NULL, searchable TEXT);
+    blk INTEGER NOT NULL, off INTEGER NOT NULL, len INTEGER NOT NULL,
+    seg_hash INTEGER NOT NULL, searchable TEXT);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
-CREATE TABLE IF NOT EXISTS segments(
-    hash INTEGER PRIMARY KEY, refs INTEGER NOT NULL, dict INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS blocks(
+    id INTEGER PRIMARY KEY, refs INTEGER NOT NULL, dict INTEGER NOT NULL,
     size INTEGER NOT NULL, data BLOB NOT NULL);
 """
 
@@ -129,7 +136,10 @@ class _Chunk:
     end: int
     seg_start: int
     tokens: int
-    seg: int
+    blk: int
+    off: int
+    len: int
+    seg_hash: int
     indexed: bool
 
 
@@ -238,10 +248,11 @@ class ContextManager:
         self._snapshot_version = -1
         self._plain = _core.ZstdCodec(3)
         self._codec: _core.ZstdCodec | None = None  # with the store's trained dictionary
-        self._mem_segments: dict[
-            int, tuple[int, bytes]
-        ] = {}  # in-memory store: hash -> (dict, data)
-        self._seg_refs: dict[int, int] = {}
+        self._mem_blocks: dict[int, tuple[int, bytes]] = {}  # in-memory store: id -> (dict, data)
+        self._block_refs: dict[int, int] = {}  # chunks pointing into each block
+        self._block_cache: OrderedDict[int, bytes] = OrderedDict()  # decompressed, a few
+        self._seg_loc: dict[int, tuple[int, int, int]] = {}  # segment hash -> (block, off, len)
+        self._next_block = 1
         self._access_dirty: set[int] = set()
         self._evictions = 0
         self._searches = 0
@@ -438,20 +449,25 @@ class ContextManager:
                 self._next_doc = max(self._next_doc, d.id + 1)
             exact: dict[int, int] = {}
             for r in db.execute(
-                "SELECT id, doc_id, ord, start, end, seg_start, tokens, hash, indexed, seg"
-                " FROM chunks ORDER BY id"
+                "SELECT id, doc_id, ord, start, end, seg_start, tokens, hash, indexed, blk, off,"
+                " len, seg_hash FROM chunks ORDER BY id"
             ):
-                c = _Chunk(r[1], r[2], r[3], r[4], r[5], r[6], r[9], bool(r[8]))
+                c = _Chunk(
+                    r[1], r[2], r[3], r[4], r[5], r[6], r[9], r[10], r[11], r[12], bool(r[8])
+                )
                 self._chunks[r[0]] = c
                 d = self._docs.get(c.doc_id)
                 if d is not None:
                     d.chunk_ids.append(r[0])
-                if c.indexed and c.ord >= 0:
-                    exact.setdefault(r[7] & ((1 << 64) - 1), r[0])
+                if c.ord >= 0:
+                    self._seg_loc.setdefault(c.seg_hash, (c.blk, c.off, c.len))
+                    if c.indexed:
+                        exact.setdefault(r[7] & ((1 << 64) - 1), r[0])
                 self._next_chunk = max(self._next_chunk, r[0] + 1)
             self._exact = exact
-            for r in db.execute("SELECT hash, refs FROM segments"):
-                self._seg_refs[r[0]] = r[1]
+            for r in db.execute("SELECT id, refs FROM blocks"):
+                self._block_refs[r[0]] = r[1]
+                self._next_block = max(self._next_block, r[0] + 1)
         except sqlite3.DatabaseError as e:
             raise CorruptStoreError(
                 f"{self._db_path}: the store's database is unreadable ({e}); "
@@ -512,51 +528,78 @@ class ContextManager:
             )
         }
 
-    # ------------------------------------------------------------------ segments
+    # ------------------------------------------------------------------ blocks
 
-    def _compress(self, raw: list[bytes]) -> tuple[int, list[bytes]]:
-        """Compresses new segments; returns the dictionary flag they were made with."""
-        if self._codec is None and sum(map(len, raw)) >= 64 * 1024 and len(raw) >= 16:
-            self._train_dictionary(raw)
-        codec = self._codec or self._plain
-        return (1 if self._codec is not None else 0), codec.compress_batch(raw)
-
-    def _train_dictionary(self, samples: list[bytes]) -> None:
-        # A dictionary trained on the first large batch serves the store for good; a sample
-        # of 256 segments trains in a few milliseconds and compresses as well as thousands.
-        step = max(1, len(samples) // 256)
+    def _train_dictionary(self) -> None:
+        """Trains the store's zstd dictionary on a sample of its blocks and recompresses them
+        all with it (once, at the first save past DICT_MIN_BYTES of text)."""
+        if self._db is not None:
+            rows = list(self._db.execute("SELECT id, dict, data FROM blocks"))
+        else:
+            rows = [(k, v[0], v[1]) for k, v in self._mem_blocks.items()]
+        raw = [(bid, self._plain.decompress(data)) for bid, flag, data in rows if not flag]
+        if sum(len(r) for _, r in raw) < DICT_MIN_BYTES or len(raw) < 16:
+            return
+        step = max(1, len(raw) // 256)
         try:
-            d = _core.ZstdCodec.train(samples[::step][:256], 16 * 1024)
+            d = _core.ZstdCodec.train([r for _, r in raw[::step][:256]], 64 * 1024)
         except ValueError as e:
             log.debug("no zstd dictionary trained: %s", e)
             return
-        self._codec = _core.ZstdCodec(3, d)
+        codec = _core.ZstdCodec(3, d)
+        comp = codec.compress_batch([r for _, r in raw])
         if self._db is not None:
-            self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('zdict', ?)", (d,))
-
-    def _segment(self, h: int) -> bytes:
-        if self._db is None:
-            dict_flag, data = self._mem_segments[h]
+            with self._db:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('zdict', ?)", (d,)
+                )
+                self._db.executemany(
+                    "UPDATE blocks SET dict=1, data=? WHERE id=?",
+                    [(c, bid) for (bid, _), c in zip(raw, comp, strict=True)],
+                )
         else:
-            row = self._db.execute("SELECT dict, data FROM segments WHERE hash=?", (h,)).fetchone()
+            for (bid, _), c in zip(raw, comp, strict=True):
+                self._mem_blocks[bid] = (1, c)
+        self._codec = codec
+        log.info(
+            "trained a zstd dictionary for %s on %d blocks", self.storage_dir or "memory", len(raw)
+        )
+
+    def _block(self, bid: int) -> bytes:
+        """A block's text, decompressed (the last few are kept)."""
+        data = self._block_cache.get(bid)
+        if data is not None:
+            self._block_cache.move_to_end(bid)
+            return data
+        if self._db is None:
+            flag, comp = self._mem_blocks[bid]
+        else:
+            row = self._db.execute("SELECT dict, data FROM blocks WHERE id=?", (bid,)).fetchone()
             if row is None:
                 raise CorruptStoreError(
-                    f"{self._db_path}: segment {h} is missing", path=str(self._db_path)
+                    f"{self._db_path}: block {bid} is missing", path=str(self._db_path)
                 )
-            dict_flag, data = row
-        codec = self._codec if dict_flag else self._plain
+            flag, comp = row
+        codec = self._codec if flag else self._plain
         if codec is None:
             raise CorruptStoreError(
-                f"{self._db_path}: segment {h} needs the store's zstd dictionary, which is missing",
+                f"{self._db_path}: block {bid} needs the store's zstd dictionary, which is missing",
                 path=str(self._db_path),
             )
         try:
-            return codec.decompress(data)
+            data = codec.decompress(comp)
         except _core.CorruptDataError as e:
             raise CorruptStoreError(
-                f"{self._db_path or 'memory'}: segment {h} does not decompress ({e})",
+                f"{self._db_path or 'memory'}: block {bid} does not decompress ({e})",
                 path=str(self._db_path or ""),
             ) from None
+        self._block_cache[bid] = data
+        if len(self._block_cache) > 16:
+            self._block_cache.popitem(last=False)
+        return data
+
+    def _segment(self, c: _Chunk) -> bytes:
+        return self._block(c.blk)[c.off : c.off + c.len]
 
     def _chunk_text(self, cid: int) -> str:
         cached = self._cache.get(cid)
@@ -565,7 +608,7 @@ class ContextManager:
         c = self._chunks[cid]
         # A chunk is the tail of the segments before it (its overlap) plus its own segment;
         # the chunks of a document have consecutive ids.
-        parts: list[bytes] = [self._segment(c.seg)]
+        parts: list[bytes] = [self._segment(c)]
         need = c.seg_start - c.start
         prev = cid - 1
         while need > 0:
@@ -575,7 +618,7 @@ class ContextManager:
                     f"{self._db_path or 'memory'}: chunk {cid} misses the chunk before it",
                     path=str(self._db_path or ""),
                 )
-            seg = self._segment(pc.seg)
+            seg = self._segment(pc)
             take = min(need, len(seg))
             parts.insert(0, seg[len(seg) - take :])
             need -= take
@@ -760,108 +803,77 @@ class ContextManager:
             prev_end = max(prev_end, e)
         seg_raw = [raw[seg_starts[i] : chunks[i][1]] for i in range(n)]
         seg_hash = [_i64(h) for h in _core.hash64_batch([b.decode("utf-8") for b in seg_raw])]
-        new_segs = {}
+        # Pack new segments into ~8 KB blocks; a segment stored before is pointed at instead.
+        locs: list[tuple[int, int, int]] = []
+        pending: dict[int, tuple[int, int, int]] = {}
+        new_blocks: list[bytearray] = []
+        bid = self._next_block - 1
         for h, r in zip(seg_hash, seg_raw, strict=True):
-            if h not in self._seg_refs and h not in new_segs:
-                new_segs[h] = r
-        dict_flag, comp = self._compress(list(new_segs.values())) if new_segs else (0, [])
-        doc = _Doc(
-            doc_id,
-            name,
-            content_hash,
-            ctype,
-            metadata,
-            importance,
-            pin,
-            now,
-            now,
-            doc_tokens,
-            s_tokens,
-            len(raw),
-            n,
-            chunk_ids=list(ids),
-        )
+            loc = self._seg_loc.get(h) or pending.get(h)
+            if loc is None:
+                if not new_blocks or len(new_blocks[-1]) >= BLOCK_BYTES:
+                    new_blocks.append(bytearray())
+                    bid += 1
+                loc = (bid, len(new_blocks[-1]), len(r))
+                new_blocks[-1] += r
+                pending[h] = loc
+            locs.append(loc)
+        first_block = self._next_block
+        codec = self._codec or self._plain
+        dict_flag = 1 if self._codec is not None else 0
+        comp = codec.compress_batch([bytes(b) for b in new_blocks]) if new_blocks else []
+        refs: dict[int, int] = {}
+        for loc in locs:
+            refs[loc[0]] = refs.get(loc[0], 0) + 1
+        doc = _Doc(doc_id, name, content_hash, ctype, metadata, importance, pin, now, now,
+                   doc_tokens, s_tokens, len(raw), n, chunk_ids=list(ids))  # fmt: skip
         analysis = self.monitor.analyze_compression(
-            text,
-            spans,
-            name,
-            ctype,
-            metadata,
-            duplicates=dup,
-            searchable_tokens=s_tokens,
-            retrievability=1.0,
-            tokenizer=self.tokenizer,
-            record=False,
-            core_stats=core_stats,
+            text, spans, name, ctype, metadata, duplicates=dup, searchable_tokens=s_tokens,
+            retrievability=1.0, tokenizer=self.tokenizer, record=False, core_stats=core_stats,
             stored_bytes=sum(map(len, comp)),
-        )
+        )  # fmt: skip
+        kept_set = dict(zip(kept, searchable, strict=True))
+        doc_row = (doc_id, name, content_hash, ctype, meta_json, importance, int(pin), now, now,
+                   doc_tokens, s_tokens, len(raw), n, "full", None)  # fmt: skip
+        chunk_rows = [
+            (ids[i], doc_id, i, chunks[i][0], chunks[i][1], seg_starts[i], chunks[i][2],
+             _i64(hashes[i]), int(i in kept_set), *locs[i], seg_hash[i], kept_set.get(i))
+            for i in range(n)
+        ]  # fmt: skip
+        block_rows = [
+            (first_block + j, refs.get(first_block + j, 0), dict_flag, len(new_blocks[j]), c)
+            for j, c in enumerate(comp)
+        ]
+        reused = [(k, v) for k, v in refs.items() if k < first_block]
         try:
             if self._db is not None:
                 with self._db:
+                    self._db.executemany("INSERT INTO blocks VALUES (?,?,?,?,?)", block_rows)
+                    self._db.executemany(
+                        "UPDATE blocks SET refs = refs + ? WHERE id=?", [(v, k) for k, v in reused]
+                    )
                     for v in evicted:
                         self._delete_rows(v["document_id"])
                     if old is not None:
                         self._delete_rows(old.id)
                     self._db.execute(
-                        "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (
-                            doc_id,
-                            name,
-                            content_hash,
-                            ctype,
-                            meta_json,
-                            importance,
-                            int(pin),
-                            now,
-                            now,
-                            doc_tokens,
-                            s_tokens,
-                            len(raw),
-                            n,
-                            "full",
-                            None,
-                        ),
+                        "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", doc_row
                     )
                     self._db.executemany(
-                        "INSERT INTO segments VALUES (?,?,?,?,?) ON CONFLICT(hash) DO NOTHING",
-                        [
-                            (h, 0, dict_flag, len(r), c)
-                            for (h, r), c in zip(new_segs.items(), comp, strict=True)
-                        ],
-                    )
-                    self._db.executemany(
-                        "UPDATE segments SET refs = refs + 1 WHERE hash=?", [(h,) for h in seg_hash]
-                    )
-                    kept_set = dict(zip(kept, searchable, strict=True))
-                    self._db.executemany(
-                        "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                        [
-                            (
-                                ids[i],
-                                doc_id,
-                                i,
-                                chunks[i][0],
-                                chunks[i][1],
-                                seg_starts[i],
-                                chunks[i][2],
-                                _i64(hashes[i]),
-                                int(i in kept_set),
-                                seg_hash[i],
-                                kept_set.get(i),
-                            )
-                            for i in range(n)
-                        ],
+                        "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", chunk_rows
                     )
                     self._bump_version()
         except sqlite3.Error as e:
             self._undo_near(ids, kept, old)
             raise MyaiError(f"{self._db_path}: could not store {name!r}: {e}") from e
-        else:
-            for (h, _r), c in zip(new_segs.items(), comp, strict=True):
-                if self._db is None:
-                    self._mem_segments[h] = (dict_flag, c)
-            for h in seg_hash:
-                self._seg_refs[h] = self._seg_refs.get(h, 0) + 1
+        for row in block_rows:
+            self._block_refs[row[0]] = row[1]
+            if self._db is None:
+                self._mem_blocks[row[0]] = (dict_flag, row[4])
+        for k, v in reused:
+            self._block_refs[k] = self._block_refs.get(k, 0) + v
+        self._seg_loc.update(pending)
+        self._next_block = first_block + len(block_rows)
 
         # In-memory state follows the committed database.
         for v in evicted:
@@ -883,7 +895,7 @@ class ContextManager:
         for i in range(n):
             s, e, t, x = chunks[i]
             self._chunks[ids[i]] = _Chunk(
-                doc_id, i, s, e, seg_starts[i], t, seg_hash[i], not dup[i]
+                doc_id, i, s, e, seg_starts[i], t, *locs[i], seg_hash[i], not dup[i]
             )
             self._cache.put(ids[i], x)
         for i in kept:
@@ -965,11 +977,13 @@ class ContextManager:
 
     def _delete_rows(self, doc_id: int) -> None:
         assert self._db is not None
-        segs = [r[0] for r in self._db.execute("SELECT seg FROM chunks WHERE doc_id=?", (doc_id,))]
+        rows = self._db.execute(
+            "SELECT blk, count(*) FROM chunks WHERE doc_id=? AND ord >= 0 GROUP BY blk", (doc_id,)
+        ).fetchall()
         self._db.executemany(
-            "UPDATE segments SET refs = refs - 1 WHERE hash=?", [(h,) for h in segs]
+            "UPDATE blocks SET refs = refs - ? WHERE id=?", [(n, b) for b, n in rows]
         )
-        self._db.execute("DELETE FROM segments WHERE refs <= 0")
+        self._db.execute("DELETE FROM blocks WHERE refs <= 0")
         self._db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
         self._db.execute("DELETE FROM documents WHERE id=?", (doc_id,))
 
@@ -981,18 +995,24 @@ class ContextManager:
         if self._by_name.get(d.name) == doc_id:
             del self._by_name[d.name]
         self._bm25.remove_document(doc_id)
+        freed: set[int] = set()
         for cid in d.chunk_ids:
             c = self._chunks.pop(cid, None)
             self._cache.discard(cid)
             if not keep_near and cid in self._near:
                 self._near.remove(cid)
-            if c is not None:
-                refs = self._seg_refs.get(c.seg, 0) - 1
+            if c is not None and c.ord >= 0:
+                refs = self._block_refs.get(c.blk, 0) - 1
+                self._block_refs[c.blk] = refs
                 if refs <= 0:
-                    self._seg_refs.pop(c.seg, None)
-                    self._mem_segments.pop(c.seg, None)
-                else:
-                    self._seg_refs[c.seg] = refs
+                    freed.add(c.blk)
+        if freed:
+            for b in freed:
+                self._block_refs.pop(b, None)
+                self._mem_blocks.pop(b, None)
+                self._block_cache.pop(b, None)
+            for h in [h for h, loc in self._seg_loc.items() if loc[0] in freed]:
+                del self._seg_loc[h]
         gone = set(d.chunk_ids)
         stale = [h for h, cid in self._exact.items() if cid in gone]
         for h in stale:
@@ -1048,8 +1068,8 @@ class ContextManager:
             with self._db:
                 self._db.execute("UPDATE chunks SET indexed=0 WHERE doc_id=?", (d.id,))
                 self._db.execute(
-                    "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (sid, d.id, -1, 0, 0, 0, s_tokens, 0, 1, 0, summary),
+                    "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (sid, d.id, -1, 0, 0, 0, s_tokens, 0, 1, 0, 0, 0, 0, summary),
                 )
                 self._db.execute(
                     "UPDATE documents SET state='summarized', stored_tokens=?, summary=? WHERE id=?",
@@ -1059,7 +1079,7 @@ class ContextManager:
         self._bm25.remove_document(d.id)
         for cid in d.chunk_ids:
             self._chunks[cid].indexed = False
-        self._chunks[sid] = _Chunk(d.id, -1, 0, 0, 0, s_tokens, 0, True)
+        self._chunks[sid] = _Chunk(d.id, -1, 0, 0, 0, s_tokens, 0, 0, 0, 0, True)
         self._next_chunk = sid + 1
         self._bm25.add(sid, d.id, summary)
         d.chunk_ids.append(sid)
@@ -1226,7 +1246,7 @@ class ContextManager:
 
     def _document_text(self, d: _Doc) -> str:
         full = [c for c in d.chunk_ids if self._chunks[c].ord >= 0]
-        return b"".join(self._segment(self._chunks[c].seg) for c in full).decode("utf-8")
+        return b"".join(self._segment(self._chunks[c]) for c in full).decode("utf-8")
 
     def list_documents(self) -> list[dict[str, Any]]:
         """Every document's record, oldest first."""
@@ -1281,7 +1301,7 @@ class ContextManager:
 
     def _disk_bytes(self) -> int:
         if self.storage_dir is None:
-            return sum(len(v[1]) for v in self._mem_segments.values())
+            return sum(len(v[1]) for v in self._mem_blocks.values())
         total = 0
         for p in self.storage_dir.iterdir():
             with contextlib.suppress(OSError):
@@ -1359,6 +1379,8 @@ class ContextManager:
         if self.readonly or self._db is None:
             return
         with self._lock:
+            if self._codec is None:
+                self._train_dictionary()
             if self._snapshot_version == self._version and not self._access_dirty:
                 return
             with self._db:
@@ -1426,63 +1448,74 @@ class ContextManager:
                 self._docs.clear()
                 self._by_name.clear()
                 self._chunks.clear()
-                self._seg_refs.clear()
+                self._block_refs.clear()
+                self._seg_loc.clear()
+                self._block_cache.clear()
                 self._cache = _TextCache(self._cache.max_bytes)
                 self._load()
 
     @staticmethod
     def repair(storage_dir: str | os.PathLike[str]) -> dict[str, int]:
-        """Salvages a damaged store: copies every readable document (whose chunks and segments
-        all read back) into a fresh database, keeps the damaged file as ``store.db.corrupt``,
-        and returns what was kept and lost."""
+        """Salvages a damaged store: copies every document whose rows and blocks all read
+        back into a fresh database, keeps the damaged file as ``store.db.corrupt``, and returns
+        how many documents were kept and lost. The indexes are rebuilt at the next open."""
         path = Path(storage_dir)
         db_path = path / DB_NAME
-        src = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-        kept = lost = 0
         tmp = path / "store.db.repair"
         tmp.unlink(missing_ok=True)
+        kept = lost = 0
+        try:
+            src = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+            src.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError:
+            src = None
         dst = sqlite3.connect(tmp)
         dst.executescript(_SCHEMA)
         with dst:
             for key in ("format", "params", "tokenizer", "zdict"):
-                with contextlib.suppress(sqlite3.DatabaseError):
-                    row = src.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+                with contextlib.suppress(sqlite3.DatabaseError, AttributeError):
+                    row = src.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()  # type: ignore[union-attr]
                     if row:
                         dst.execute("INSERT INTO meta VALUES (?, ?)", (key, row[0]))
             dst.execute("INSERT OR REPLACE INTO meta VALUES ('version', '1')")
+            dst.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (str(FORMAT_VERSION),))
             try:
-                doc_rows = list(src.execute("SELECT * FROM documents"))
+                doc_rows = list(src.execute("SELECT * FROM documents")) if src else []  # type: ignore[union-attr]
             except sqlite3.DatabaseError:
                 doc_rows = []
+            copied: set[int] = set()
             for row in doc_rows:
                 try:
-                    chunks = list(src.execute("SELECT * FROM chunks WHERE doc_id=?", (row[0],)))
-                    segs = {
-                        c[9]: src.execute("SELECT * FROM segments WHERE hash=?", (c[9],)).fetchone()
-                        for c in chunks
-                        if c[2] >= 0
-                    }
-                    if any(s is None for s in segs.values()):
-                        raise sqlite3.DatabaseError("missing segment")
+                    chunks = list(src.execute("SELECT * FROM chunks WHERE doc_id=?", (row[0],)))  # type: ignore[union-attr]
+                    blocks = {}
+                    for c in chunks:
+                        if c[2] >= 0 and c[9] not in blocks:
+                            blocks[c[9]] = src.execute(
+                                "SELECT * FROM blocks WHERE id=?", (c[9],)
+                            ).fetchone()  # type: ignore[union-attr]
+                    if not chunks or any(b is None for b in blocks.values()):
+                        raise sqlite3.DatabaseError("missing rows")
                 except sqlite3.DatabaseError:
                     lost += 1
                     continue
                 dst.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
-                dst.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?)", chunks)
+                dst.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", chunks)
                 dst.executemany(
-                    "INSERT INTO segments VALUES (?,?,?,?,?) ON CONFLICT(hash) DO UPDATE SET refs=refs",
-                    list(segs.values()),
+                    "INSERT INTO blocks VALUES (?,?,?,?,?)",
+                    [b for bid, b in blocks.items() if bid not in copied],
                 )
+                copied.update(blocks)
                 kept += 1
-            refs: dict[int, int] = {}
-            for (h,) in dst.execute("SELECT seg FROM chunks WHERE ord >= 0"):
-                refs[h] = refs.get(h, 0) + 1
-            dst.executemany(
-                "UPDATE segments SET refs=? WHERE hash=?", [(n, h) for h, n in refs.items()]
-            )
-        src.close()
+            counts = dst.execute(
+                "SELECT blk, count(*) FROM chunks WHERE ord >= 0 GROUP BY blk"
+            ).fetchall()
+            dst.execute("UPDATE blocks SET refs=0")
+            dst.executemany("UPDATE blocks SET refs=? WHERE id=?", [(n, b) for b, n in counts])
+        if src is not None:
+            src.close()
         dst.close()
-        os.replace(db_path, path / "store.db.corrupt")
+        if db_path.exists():
+            os.replace(db_path, path / "store.db.corrupt")
         for suffix in ("-wal", "-shm"):
             Path(str(db_path) + suffix).unlink(missing_ok=True)
         os.replace(tmp, db_path)

@@ -245,6 +245,9 @@ pub struct Codec {
     dictionary: Vec<u8>,
     encoder: Option<zstd::dict::EncoderDictionary<'static>>,
     decoder: Option<zstd::dict::DecoderDictionary<'static>>,
+    /// One decompression context reused by every read: creating one costs more than
+    /// decompressing a small frame.
+    dctx: std::sync::Mutex<zstd::zstd_safe::DCtx<'static>>,
 }
 
 impl Codec {
@@ -268,6 +271,7 @@ impl Codec {
             dictionary: dictionary.to_vec(),
             encoder,
             decoder,
+            dctx: std::sync::Mutex::new(zstd::zstd_safe::DCtx::create()),
         })
     }
 
@@ -316,24 +320,31 @@ impl Codec {
     /// Decompresses one frame made by this codec; refuses more than `max_size` bytes.
     pub fn decompress(&self, data: &[u8], max_size: usize) -> Result<Vec<u8>> {
         let size = zstd::zstd_safe::get_frame_content_size(data)
-            .map_err(|_| Error::corrupt("zstd frame", "not a zstd frame or truncated header"))?;
-        let cap = match size {
-            Some(n) if n as usize > max_size => {
-                return Err(Error::corrupt(
-                    "zstd frame",
-                    format!("declares {n} bytes, over the limit of {max_size}"),
-                ));
-            }
-            Some(n) => n as usize,
-            None => max_size,
-        };
-        let mut d = match &self.decoder {
-            Some(dict) => zstd::bulk::Decompressor::with_prepared_dictionary(dict),
-            None => zstd::bulk::Decompressor::new(),
+            .map_err(|_| Error::corrupt("zstd frame", "not a zstd frame or truncated header"))?
+            .ok_or_else(|| Error::corrupt("zstd frame", "the frame does not declare its size"))?;
+        if size as usize > max_size {
+            return Err(Error::corrupt(
+                "zstd frame",
+                format!("declares {size} bytes, over the limit of {max_size}"),
+            ));
         }
-        .map_err(|e| Error::corrupt("zstd frame", e.to_string()))?;
-        d.decompress(data, cap)
-            .map_err(|e| Error::corrupt("zstd frame", e.to_string()))
+        let mut out: Vec<u8> = Vec::with_capacity(size as usize);
+        let mut ctx = self
+            .dctx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let r = match &self.decoder {
+            Some(d) => ctx.decompress_using_ddict(&mut out, data, d.as_ddict()),
+            None => ctx.decompress(&mut out, data),
+        };
+        r.map_err(|code| Error::corrupt("zstd frame", zstd::zstd_safe::get_error_name(code)))?;
+        if out.len() != size as usize {
+            return Err(Error::corrupt(
+                "zstd frame",
+                format!("decompressed to {} bytes, declared {size}", out.len()),
+            ));
+        }
+        Ok(out)
     }
 }
 

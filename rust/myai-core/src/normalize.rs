@@ -56,7 +56,16 @@ fn is_nfc_fast(text: &str) -> bool {
     while i < b.len() {
         // Skip ASCII eight bytes at a time.
         while i + 8 <= b.len() {
-            let w = u64::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6], b[i + 7]]);
+            let w = u64::from_le_bytes([
+                b[i],
+                b[i + 1],
+                b[i + 2],
+                b[i + 3],
+                b[i + 4],
+                b[i + 5],
+                b[i + 6],
+                b[i + 7],
+            ]);
             if w & 0x8080_8080_8080_8080 != 0 {
                 break;
             }
