@@ -28,7 +28,8 @@ pub(crate) fn mix64(mut z: u64) -> u64 {
 /// Scripts written without spaces: each of their characters counts as a word.
 fn is_unspaced_script(c: char) -> bool {
     matches!(c as u32,
-        0x3040..=0x30FF      // hiragana, katakana
+        0x3040..=0x30FA      // hiragana, katakana (not U+30FB, the middle dot)
+        | 0x30FC..=0x30FF
         | 0x3400..=0x4DBF    // CJK extension A
         | 0x4E00..=0x9FFF    // CJK unified ideographs
         | 0xF900..=0xFAFF    // CJK compatibility ideographs
@@ -379,6 +380,7 @@ mod tests {
         assert_eq!(words("a 😀 b"), ["a", "b"]);
         assert!(words("  ... ").is_empty());
         assert_eq!(words("x東y"), ["x", "東", "y"]);
+        assert_eq!(words("カ・ナ。"), ["カ", "ナ"]);
     }
 
     #[test]
