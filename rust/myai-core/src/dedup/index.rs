@@ -208,6 +208,10 @@ impl NearDupIndex {
             .for_each_init(Scratch::default, |scratch, (sig, text)| {
                 hasher.sketch_into(text.as_ref(), scratch, sig)
             });
+        for bucket in &mut self.buckets {
+            bucket.reserve(texts.len());
+        }
+        self.sigs.reserve(texts.len());
         let mut out = Vec::with_capacity(ids.len());
         for (&id, sig) in ids.iter().zip(flat.chunks_exact(k.max(1))) {
             let best = self.query_sig(sig).first().map(|&(m, _)| m);
