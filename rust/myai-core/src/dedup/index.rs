@@ -92,32 +92,29 @@ impl NearDupIndex {
         sig
     }
 
-    fn band_keys<'a>(&'a self, sig: &'a [u32]) -> impl Iterator<Item = (usize, u64)> + 'a {
+    /// The bucket key of each band of `sig`, in band order.
+    fn band_keys(&self, sig: &[u32]) -> Vec<u64> {
         sig.chunks_exact(self.rows.max(1))
             .take(self.bands)
             .enumerate()
-            .map(|(b, rows)| (b, band_key(b, rows)))
+            .map(|(b, rows)| band_key(b, rows))
+            .collect()
     }
 
-    fn insert_sig(&mut self, id: u64, sig: Box<[u32]>) {
-        let keys: Vec<(usize, u64)> = self.band_keys(&sig).collect();
-        for (b, key) in keys {
-            if let Some(bucket) = self.buckets.get_mut(b) {
-                bucket.entry(key).or_default().push(id);
-            }
+    fn insert_sig(&mut self, id: u64, sig: Box<[u32]>, keys: &[u64]) {
+        for (bucket, &key) in self.buckets.iter_mut().zip(keys) {
+            bucket.entry(key).or_default().push(id);
         }
         self.sigs.insert(id, sig);
     }
 
-    /// Stored ids whose estimated similarity to `sig` reaches the threshold, with that
-    /// estimate, best first (ties by increasing id).
-    fn query_sig(&self, sig: &[u32]) -> Vec<(u64, f64)> {
+    /// Stored ids whose estimated similarity to `sig` (whose band keys are `keys`) reaches
+    /// the threshold, with that estimate, best first (ties by increasing id).
+    fn query_sig(&self, sig: &[u32], keys: &[u64]) -> Vec<(u64, f64)> {
         let mut seen = FxHashSet::default();
         let mut hits = Vec::new();
-        for (b, key) in self.band_keys(sig) {
-            let Some(ids) = self.buckets.get(b).and_then(|m| m.get(&key)) else {
-                continue;
-            };
+        for (bucket, key) in self.buckets.iter().zip(keys) {
+            let Some(ids) = bucket.get(key) else { continue };
             for &id in ids {
                 if !seen.insert(id) {
                     continue;
@@ -140,14 +137,16 @@ impl NearDupIndex {
             return Err(Error::invalid(format!("id {id} is already in the index")));
         }
         let sig = self.signature(text);
-        self.insert_sig(id, sig);
+        let keys = self.band_keys(&sig);
+        self.insert_sig(id, sig, &keys);
         Ok(())
     }
 
     /// Stored ids whose estimated Jaccard similarity to `text` is at least the threshold,
     /// with the estimate, best first (ties by increasing id).
     pub fn query(&self, text: &str) -> Vec<(u64, f64)> {
-        self.query_sig(&self.signature(text))
+        let sig = self.signature(text);
+        self.query_sig(&sig, &self.band_keys(&sig))
     }
 
     /// Removes `id`; returns whether it was stored.
@@ -155,11 +154,8 @@ impl NearDupIndex {
         let Some(sig) = self.sigs.remove(&id) else {
             return false;
         };
-        let keys: Vec<(usize, u64)> = self.band_keys(&sig).collect();
-        for (b, key) in keys {
-            let Some(bucket) = self.buckets.get_mut(b) else {
-                continue;
-            };
+        let keys = self.band_keys(&sig);
+        for (bucket, key) in self.buckets.iter_mut().zip(keys) {
             if let Some(ids) = bucket.get_mut(&key) {
                 if let Some(pos) = ids.iter().position(|&x| x == id) {
                     ids.swap_remove(pos);
@@ -208,12 +204,17 @@ impl NearDupIndex {
             .for_each_init(Scratch::default, |scratch, (sig, text)| {
                 hasher.sketch_into(text.as_ref(), scratch, sig)
             });
+        for bucket in &mut self.buckets {
+            bucket.reserve(texts.len());
+        }
+        self.sigs.reserve(texts.len());
         let mut out = Vec::with_capacity(ids.len());
         for (&id, sig) in ids.iter().zip(flat.chunks_exact(k.max(1))) {
-            let best = self.query_sig(sig).first().map(|&(m, _)| m);
+            let keys = self.band_keys(sig);
+            let best = self.query_sig(sig, &keys).first().map(|&(m, _)| m);
             out.push(best);
             if !(skip_duplicates && best.is_some()) {
-                self.insert_sig(id, sig.into());
+                self.insert_sig(id, sig.into(), &keys);
             }
         }
         Ok(out)
@@ -299,7 +300,8 @@ impl NearDupIndex {
             if index.contains(id) {
                 return Err(corrupt(format!("id {id} stored twice")));
             }
-            index.insert_sig(id, sig);
+            let keys = index.band_keys(&sig);
+            index.insert_sig(id, sig, &keys);
         }
         Ok(index)
     }

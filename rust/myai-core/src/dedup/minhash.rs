@@ -87,12 +87,18 @@ impl MinHasher {
                 *slot = (*slot).min(v);
             }
         }
-        let mut remaining = sig.iter().filter(|&&v| v == EMPTY).count();
-        if remaining == 0 {
+        if !sig.contains(&EMPTY) {
             return;
         }
         open.clear();
-        open.extend(sig.iter().map(|&v| v == EMPTY));
+        open.resize(sig.len(), false);
+        let mut remaining = 0usize;
+        for (o, &v) in open.iter_mut().zip(sig.iter()) {
+            if v == EMPTY {
+                *o = true;
+                remaining += 1;
+            }
+        }
         // A cap that no real text reaches (the expectation is num_perm·H(num_perm) rounds for
         // a one-shingle text): bins still empty after it keep EMPTY, deterministically.
         let max_rounds = 64 * k + 64;

@@ -28,7 +28,8 @@ pub(crate) fn mix64(mut z: u64) -> u64 {
 /// Scripts written without spaces: each of their characters counts as a word.
 fn is_unspaced_script(c: char) -> bool {
     matches!(c as u32,
-        0x3040..=0x30FF      // hiragana, katakana
+        0x3040..=0x30FA      // hiragana, katakana (not U+30FB, the middle dot)
+        | 0x30FC..=0x30FF
         | 0x3400..=0x4DBF    // CJK extension A
         | 0x4E00..=0x9FFF    // CJK unified ideographs
         | 0xF900..=0xFAFF    // CJK compatibility ideographs
@@ -126,11 +127,11 @@ fn scan_words(text: &str, sink: &mut impl WordSink) {
             }
             let ends = !wordish & from_bit(j);
             if ends == 0 {
-                run_non_ascii |= high & from_bit(j) != 0;
+                run_non_ascii |= high != 0 && high & from_bit(j) != 0;
                 break;
             }
             let e = ends.trailing_zeros();
-            run_non_ascii |= high & from_bit(j) & !from_bit(e) != 0;
+            run_non_ascii |= high != 0 && high & from_bit(j) & !from_bit(e) != 0;
             emit_run(text, run_start, base + e as usize, run_non_ascii, sink);
             in_run = false;
             j = e;
@@ -263,7 +264,9 @@ impl WordSink for ShingleHasher<'_> {
                 .enumerate()
                 .fold(0, |a, (j, &c)| a | u64::from(c | 0x20) << (8 * j))
         };
-        self.push_word(mix64(state ^ acc ^ ((end - start) as u64).wrapping_mul(K2)));
+        self.push_word(finish_word(
+            state ^ acc ^ ((end - start) as u64).wrapping_mul(K2),
+        ));
     }
 
     #[inline]
@@ -272,7 +275,7 @@ impl WordSink for ShingleHasher<'_> {
         if len == 0 {
             return;
         }
-        let word = mix64(self.state ^ self.acc ^ len.wrapping_mul(K2));
+        let word = finish_word(self.state ^ self.acc ^ len.wrapping_mul(K2));
         (self.acc, self.acc_len, self.state, self.word_len) = (0, 0, 0, 0);
         self.push_word(word);
     }
@@ -290,6 +293,15 @@ impl ShingleHasher<'_> {
             self.out.push(combine(&self.window));
         }
     }
+}
+
+/// A word's hash from its absorbed blocks: a multiply and a shift spread the bytes over all
+/// 64 bits (a bijection, so distinct short words never collide); the full mix comes once per
+/// shingle, in the sketch.
+#[inline]
+fn finish_word(x: u64) -> u64 {
+    let w = x.wrapping_mul(0xa076_1d64_78bd_642f);
+    w ^ (w >> 29)
 }
 
 /// Order-sensitive combination of a window of word hashes, tagged with its length so that a
@@ -379,6 +391,7 @@ mod tests {
         assert_eq!(words("a 😀 b"), ["a", "b"]);
         assert!(words("  ... ").is_empty());
         assert_eq!(words("x東y"), ["x", "東", "y"]);
+        assert_eq!(words("カ・ナ。"), ["カ", "ナ"]);
     }
 
     #[test]
