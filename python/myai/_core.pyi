@@ -158,8 +158,8 @@ def hash64(text: str) -> int:
     spellings of the same text should be duplicates.
     """
 
-def hash64_batch(texts: Sequence[str]) -> list[int]:
-    """hash64 of each text."""
+def hash64_batch(texts: Sequence[str | bytes]) -> list[int]:
+    """hash64 of each text (str, or bytes holding its UTF-8)."""
 
 def jaccard(a: str, b: str) -> float:
     """Exact Jaccard similarity of the shingle sets of ``a`` and ``b``.

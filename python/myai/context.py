@@ -246,13 +246,16 @@ class ContextManager:
         self._next_doc = 1
         self._version = 0
         self._snapshot_version = -1
-        self._plain = _core.ZstdCodec(3)
+        # Blocks written before the store has its dictionary: fast level 1, recompressed with the
+        # dictionary at the first big save.
+        self._plain = _core.ZstdCodec(1)
         self._codec: _core.ZstdCodec | None = None  # with the store's trained dictionary
         self._mem_blocks: dict[int, tuple[int, bytes]] = {}  # in-memory store: id -> (dict, data)
         self._block_refs: dict[int, int] = {}  # chunks pointing into each block
         self._block_cache: OrderedDict[int, bytes] = OrderedDict()  # decompressed, a few
         self._seg_loc: dict[int, tuple[int, int, int]] = {}  # segment hash -> (block, off, len)
         self._next_block = 1
+        self._importances: set[float] | None = None  # distinct importances, None when stale
         self._access_dirty: set[int] = set()
         self._evictions = 0
         self._searches = 0
@@ -406,6 +409,7 @@ class ContextManager:
         db = self._db
         assert db is not None
         t0 = time.perf_counter()
+        self._importances = None
         try:
             self._version = int(self._meta("version") or 0)
             stored_tok = self._meta("tokenizer")
@@ -802,7 +806,7 @@ class ContextManager:
             seg_starts.append(max(s, prev_end))
             prev_end = max(prev_end, e)
         seg_raw = [raw[seg_starts[i] : chunks[i][1]] for i in range(n)]
-        seg_hash = [_i64(h) for h in _core.hash64_batch([b.decode("utf-8") for b in seg_raw])]
+        seg_hash = [_i64(h) for h in _core.hash64_batch(seg_raw)]
         # Pack new segments into ~8 KB blocks; a segment stored before is pointed at instead.
         locs: list[tuple[int, int, int]] = []
         pending: dict[int, tuple[int, int, int]] = {}
@@ -890,14 +894,14 @@ class ContextManager:
             self._forget(old.id, keep_near=True)
         self._docs[doc_id] = doc
         self._by_name[name] = doc_id
+        self._importances = None
         self._next_doc = doc_id + 1
         self._next_chunk = first_id + n
         for i in range(n):
-            s, e, t, x = chunks[i]
+            s, e, t, _text = chunks[i]
             self._chunks[ids[i]] = _Chunk(
                 doc_id, i, s, e, seg_starts[i], t, *locs[i], seg_hash[i], not dup[i]
             )
-            self._cache.put(ids[i], x)
         for i in kept:
             self._exact.setdefault(hashes[i], ids[i])
         if kept:
@@ -992,6 +996,7 @@ class ContextManager:
         d = self._docs.pop(doc_id, None)
         if d is None:
             return
+        self._importances = None
         if self._by_name.get(d.name) == doc_id:
             del self._by_name[d.name]
         self._bm25.remove_document(doc_id)
@@ -1147,7 +1152,13 @@ class ContextManager:
             allowed = self._filter_docs(filters) if filters else None
             if allowed is not None and not allowed:
                 return []
-            k = top_k * 2 + 5
+            # The importance prior re-ranks only when documents differ in importance; then
+            # more candidates are fetched so a boosted one below the cut can move up.
+            if self._importances is None:
+                self._importances = {d.importance for d in self._docs.values()}
+            importances = set(self._importances)
+            uniform = len(importances) <= 1
+            k = top_k if uniform else top_k * 2 + 5
             if mode == "bm25":
                 raw = self._bm25.search(query, k, allowed)
             elif self.vector_search_hook is None:
@@ -1156,22 +1167,17 @@ class ContextManager:
                 )
             else:
                 raw = self.vector_search_hook(self, query, k, allowed, mode)
-            ranked = sorted(
-                (
-                    (
-                        s
-                        * (
-                            1.0
-                            + IMPORTANCE_PRIOR
-                            * (self._docs[self._chunks[c].doc_id].importance - 0.5)
-                        ),
-                        c,
-                    )
-                    for c, s in raw
-                    if c in self._chunks
-                ),
-                key=lambda x: (-x[0], x[1]),
-            )[:top_k]
+            chunks, docs = self._chunks, self._docs
+            if uniform:
+                f = 1.0 + IMPORTANCE_PRIOR * ((importances.pop() if importances else 0.5) - 0.5)
+                ranked = [(sc * f, c) for c, sc in raw if c in chunks]
+            else:
+                boosted = [
+                    (sc * (1.0 + IMPORTANCE_PRIOR * (docs[chunks[c].doc_id].importance - 0.5)), c)
+                    for c, sc in raw
+                    if c in chunks
+                ]
+                ranked = sorted(boosted, key=lambda x: (-x[0], x[1]))[:top_k]
             now = time.time()
             hits = []
             for score, cid in ranked:

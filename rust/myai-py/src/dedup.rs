@@ -172,10 +172,29 @@ impl NearDupIndex {
     }
 }
 
-/// hash64 of many texts, in one call with the GIL released.
+/// hash64 of many texts (str, or bytes holding UTF-8), in one call with the GIL released.
 #[pyfunction]
-fn hash64_batch(py: Python<'_>, texts: Vec<PyBackedStr>) -> PyResult<Vec<u64>> {
-    detach(py, || Ok(texts.iter().map(|t| core::hash64(t)).collect()))
+fn hash64_batch(py: Python<'_>, texts: Vec<Bound<'_, PyAny>>) -> PyResult<Vec<u64>> {
+    let mut slices: Vec<&[u8]> = Vec::with_capacity(texts.len());
+    for t in &texts {
+        if let Ok(b) = t.cast::<PyBytes>() {
+            slices.push(b.as_bytes());
+        } else {
+            let s = t.cast::<pyo3::types::PyString>().map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err(format!(
+                    "hash64_batch expects str or bytes items, got {}",
+                    t.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ))
+            })?;
+            slices.push(s.to_str()?.as_bytes());
+        }
+    }
+    detach(py, || {
+        Ok(slices.iter().map(|b| core::hash64_bytes(b)).collect())
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

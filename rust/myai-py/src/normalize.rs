@@ -8,16 +8,20 @@ use myai_core::normalize::{normalize_bytes, normalize_str, NormalizeStats};
 
 /// Runs the normaliser on str (lone surrogates replaced and counted) or bytes (invalid UTF-8
 /// replaced and counted).
-fn run(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<(String, NormalizeStats)> {
+/// The normalised text (None when a str needs no change: the caller returns it as it is).
+fn run(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<(Option<String>, NormalizeStats)> {
     if let Ok(s) = data.cast::<PyString>() {
         return match s.to_str() {
-            Ok(text) => {
-                let text = text.to_owned();
-                crate::detach(py, move || {
-                    let (t, st) = normalize_str(&text);
-                    Ok((t.into_owned(), st))
-                })
-            }
+            Ok(text) => crate::detach(py, move || {
+                let (t, st) = normalize_str(text);
+                Ok((
+                    match t {
+                        std::borrow::Cow::Borrowed(_) => None,
+                        std::borrow::Cow::Owned(o) => Some(o),
+                    },
+                    st,
+                ))
+            }),
             Err(_) => {
                 // Lone surrogates cannot be UTF-8: decode the UTF-16 code units, each lone
                 // surrogate becoming one U+FFFD, and count them.
@@ -40,7 +44,7 @@ fn run(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<(String, NormalizeSt
                         .collect();
                     let (t, mut st) = normalize_str(&text);
                     st.invalid_sequences += lone;
-                    Ok((t.into_owned(), st))
+                    Ok((Some(t.into_owned()), st))
                 })
             }
         };
@@ -55,20 +59,30 @@ fn run(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<(String, NormalizeSt
             data.get_type().name()?
         )));
     };
-    crate::detach(py, move || Ok(normalize_bytes(&bytes)))
+    crate::detach(py, move || {
+        let (t, st) = normalize_bytes(&bytes);
+        Ok((Some(t), st))
+    })
 }
 
 #[pyfunction]
-fn normalize(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<String> {
-    Ok(run(py, data)?.0)
+fn normalize<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match run(py, data)?.0 {
+        Some(t) => PyString::new(py, &t).into_any(),
+        None => data.clone(),
+    })
 }
 
 #[pyfunction]
 fn normalize_with_stats<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
-) -> PyResult<(String, Bound<'py, PyDict>)> {
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
     let (text, st) = run(py, data)?;
+    let text = match text {
+        Some(t) => PyString::new(py, &t).into_any(),
+        None => data.clone(),
+    };
     let d = PyDict::new(py);
     d.set_item("invalid_sequences", st.invalid_sequences)?;
     d.set_item("bom_removed", st.bom_removed)?;

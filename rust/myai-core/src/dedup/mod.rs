@@ -14,7 +14,7 @@ mod shingle;
 use rayon::prelude::*;
 
 pub use index::NearDupIndex;
-pub use shingle::{hash64, jaccard, SHINGLE_WORDS};
+pub use shingle::{hash64, hash64_bytes, jaccard, SHINGLE_WORDS};
 
 use crate::{Error, Result};
 use lsh::{band_key, bands_for};

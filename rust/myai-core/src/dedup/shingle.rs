@@ -366,7 +366,12 @@ pub fn jaccard(a: &str, b: &str) -> f64 {
 /// xxh3-64 of the text's UTF-8 bytes: the exact-duplicate key. It hashes the bytes as given,
 /// so callers normalise first (Unicode form, whitespace) when equivalent spellings should match.
 pub fn hash64(text: &str) -> u64 {
-    xxh3_64(text.as_bytes())
+    hash64_bytes(text.as_bytes())
+}
+
+/// [`hash64`] of bytes (the UTF-8 of a text).
+pub fn hash64_bytes(data: &[u8]) -> u64 {
+    xxh3_64(data)
 }
 
 #[cfg(test)]
