@@ -23,15 +23,41 @@ pub struct ChunkSpan {
     pub tokens: usize,
 }
 
+/// A pre-tokenization piece in 8 bytes (a 1M-token text has about a million of them): its
+/// start (it ends where the next one starts), its tokens (low 24 bits) and its class (high 8
+/// bits: preference for cutting just before it, 3 paragraph/heading, 2 sentence or line,
+/// 1 whitespace, 0 none, plus the SPLIT and WS_END markers).
 #[derive(Debug, Clone, Copy)]
 struct Piece {
     start: u32,
-    end: u32,
-    tokens: u32,
-    /// Preference for cutting just before this piece: 3 paragraph/heading, 2 sentence or line,
-    /// 1 whitespace, 0 none.
-    class: u8,
+    packed: u32,
 }
+
+impl Piece {
+    fn new(start: usize, tokens: u32, class: u8) -> Piece {
+        Piece {
+            start: start as u32,
+            packed: tokens.min(MAX_PIECE_TOKENS) | (class as u32) << 24,
+        }
+    }
+    fn tokens(self) -> u32 {
+        self.packed & MAX_PIECE_TOKENS
+    }
+    fn class(self) -> u8 {
+        (self.packed >> 24) as u8
+    }
+    fn mark(&mut self, class: u8) {
+        self.packed |= (class as u32) << 24;
+    }
+}
+
+/// Where piece `i` ends: where the next one starts, or at the end of the text.
+fn piece_end(pieces: &[Piece], i: usize, text_len: usize) -> usize {
+    pieces.get(i + 1).map_or(text_len, |p| p.start as usize)
+}
+
+/// Largest token count of a piece (and so of a chunk_size): 24 bits.
+const MAX_PIECE_TOKENS: u32 = (1 << 24) - 1;
 
 /// Blocks of about this many bytes are pre-tokenized in parallel.
 const PAR_BLOCK: usize = 256 * 1024;
@@ -46,6 +72,11 @@ pub fn validate(chunk_size: i64, chunk_overlap: i64) -> Result<(usize, usize)> {
     if chunk_overlap < 0 {
         return Err(Error::invalid(format!(
             "chunk_overlap must not be negative, got {chunk_overlap}"
+        )));
+    }
+    if chunk_size > MAX_PIECE_TOKENS as i64 {
+        return Err(Error::invalid(format!(
+            "chunk_size must be at most {MAX_PIECE_TOKENS}, got {chunk_size}"
         )));
     }
     if chunk_overlap >= chunk_size {
@@ -77,14 +108,14 @@ pub fn chunk(
     // A chunk holding part of a cut piece may tokenize differently on its own: count it exactly
     // (memoised: a long run without whitespace is often one pattern repeated).
     let memo = std::cell::RefCell::new(FxHashMap::<&str, usize>::default());
-    let exact = |a: &Piece, b: &Piece| {
-        let t = &text[a.start as usize..b.end as usize];
+    let exact = |a: usize, b: usize| {
+        let t = &text[pieces[a].start as usize..piece_end(&pieces, b, text.len())];
         *memo
             .borrow_mut()
             .entry(t)
             .or_insert_with(|| counter.count(t))
     };
-    Ok(pack(&pieces, chunk_size, chunk_overlap, &exact))
+    Ok(pack(&pieces, chunk_size, chunk_overlap, text.len(), &exact))
 }
 
 /// Pre-tokenizes, in parallel blocks cut where the TokenCounter contract allows.
@@ -105,20 +136,15 @@ fn pieces(text: &str, chunk_size: usize, counter: &dyn TokenCounter) -> Vec<Piec
                 if t as usize > chunk_size {
                     split_long_piece(text, s, e, chunk_size, counter, &mut out);
                 } else {
-                    out.push(Piece {
-                        start: s as u32,
-                        end: e as u32,
-                        tokens: t,
-                        class: 0,
-                    });
+                    out.push(Piece::new(s, t, 0));
                 }
             });
             let b = text.as_bytes();
             for p in out.iter_mut() {
                 let pos = p.start as usize;
-                p.class |= cut_class(b, pos);
+                p.mark(cut_class(b, pos));
                 if pos > 0 && b[pos - 1].is_ascii_whitespace() {
-                    p.class |= WS_END;
+                    p.mark(WS_END);
                 }
             }
             out
@@ -126,7 +152,7 @@ fn pieces(text: &str, chunk_size: usize, counter: &dyn TokenCounter) -> Vec<Piec
         .collect();
     let mut all = Vec::with_capacity(blocks.iter().map(Vec::len).sum());
     for b in blocks {
-        all.extend(b);
+        all.extend(b); // each block freed as it is copied
     }
     all
 }
@@ -184,12 +210,7 @@ fn split_long_piece(
         let t = *memo
             .entry(sub)
             .or_insert_with(|| counter.count(sub).max(1) as u32);
-        out.push(Piece {
-            start: lo as u32,
-            end: hi as u32,
-            tokens: t,
-            class: if first { 0 } else { SPLIT },
-        });
+        out.push(Piece::new(lo, t, if first { 0 } else { SPLIT }));
         first = false;
         lo = hi;
     }
@@ -261,18 +282,20 @@ fn pack(
     pieces: &[Piece],
     chunk_size: usize,
     overlap: usize,
-    exact: &dyn Fn(&Piece, &Piece) -> usize,
+    text_len: usize,
+    exact: &dyn Fn(usize, usize) -> usize,
 ) -> Vec<ChunkSpan> {
     let n = pieces.len();
     // prefix[i] = tokens of pieces[..i]
-    let mut prefix = Vec::with_capacity(n + 1);
-    prefix.push(0usize);
+    // Token offsets fit in u32: a chunked text has fewer than 4 GiB bytes.
+    let mut prefix: Vec<u32> = Vec::with_capacity(n + 1);
+    prefix.push(0);
     for p in pieces {
-        prefix.push(prefix.last().copied().unwrap_or(0) + p.tokens as usize);
+        prefix.push(prefix.last().copied().unwrap_or(0) + p.tokens());
     }
-    let tokens = |a: usize, b: usize| prefix[b] - prefix[a];
-    let class = |i: usize| if i >= n { 3 } else { pieces[i].class & CLASS };
-    let safe_end = |i: usize| i >= n || pieces[i].class & WS_END == 0;
+    let tokens = |a: usize, b: usize| (prefix[b] - prefix[a]) as usize;
+    let class = |i: usize| if i >= n { 3 } else { pieces[i].class() & CLASS };
+    let safe_end = |i: usize| i >= n || pieces[i].class() & WS_END == 0;
     let mut out: Vec<ChunkSpan> = Vec::new();
     let mut i = 0usize;
     // Each chunk must end past the previous one.
@@ -305,8 +328,8 @@ fn pack(
         };
         let mut cut = cut;
         let mut count = tokens(i, cut);
-        if !safe_end(cut) || pieces[i..cut].iter().any(|p| p.class & SPLIT != 0) {
-            count = exact(&pieces[i], &pieces[cut - 1]);
+        if !safe_end(cut) || pieces[i..cut].iter().any(|p| p.class() & SPLIT != 0) {
+            count = exact(i, cut - 1);
             while count > chunk_size && cut > i + 1 && cut > min_cut {
                 // Shrink in proportion first, then piece by piece.
                 let guess = i + (cut - i) * chunk_size / count;
@@ -315,12 +338,12 @@ fn pack(
                 } else {
                     cut - 1
                 };
-                count = exact(&pieces[i], &pieces[cut - 1]);
+                count = exact(i, cut - 1);
             }
         }
         out.push(ChunkSpan {
             start: pieces[i].start as usize,
-            end: pieces[cut - 1].end as usize,
+            end: piece_end(pieces, cut - 1, text_len),
             tokens: count,
         });
         min_cut = cut + 1;
@@ -336,7 +359,7 @@ fn pack(
 /// preferring a sentence or paragraph start, always making progress.
 fn next_start(
     pieces: &[Piece],
-    prefix: &[usize],
+    prefix: &[u32],
     start: usize,
     cut: usize,
     chunk_size: usize,
@@ -345,7 +368,7 @@ fn next_start(
     if overlap == 0 {
         return cut;
     }
-    let tokens = |a: usize, b: usize| prefix[b] - prefix[a];
+    let tokens = |a: usize, b: usize| (prefix[b] - prefix[a]) as usize;
     // Earliest candidate whose overlap fits.
     let mut lo = cut;
     while lo > start + 1 && tokens(lo - 1, cut) <= overlap {
@@ -355,7 +378,7 @@ fn next_start(
     let next_piece = tokens(cut, cut + 1);
     let fits = |s: usize| tokens(s, cut) + next_piece <= chunk_size;
     for want in [2u8, 1, 0] {
-        if let Some(s) = (lo..cut).find(|&s| (pieces[s].class & CLASS) >= want && fits(s)) {
+        if let Some(s) = (lo..cut).find(|&s| (pieces[s].class() & CLASS) >= want && fits(s)) {
             return s;
         }
     }

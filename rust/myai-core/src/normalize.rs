@@ -48,6 +48,25 @@ fn needs_attention(b: u8) -> bool {
     ATTENTION[b as usize]
 }
 
+/// True when [`clean`] would change something: a candidate byte confirmed by its neighbours
+/// (0xC2 only before a C1 control, 0xEF only as a leading BOM).
+fn needs_clean(b: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(off) = b[i..].iter().position(|&c| needs_attention(c)) {
+        let p = i + off;
+        let real = match b[p] {
+            0xc2 => matches!(b.get(p + 1), Some(0x80..=0x9f)),
+            0xef => p == 0 && b.get(1) == Some(&0xbb) && b.get(2) == Some(&0xbf),
+            _ => true,
+        };
+        if real {
+            return true;
+        }
+        i = p + 1;
+    }
+    false
+}
+
 /// NFC quick check over the non-ASCII runs only: an ASCII character is a starter with
 /// NFC_QC=Yes, so each run (with the character before it) can be checked on its own.
 fn is_nfc_fast(text: &str) -> bool {
@@ -92,7 +111,7 @@ fn is_nfc_fast(text: &str) -> bool {
 pub fn normalize_str(text: &str) -> (Cow<'_, str>, NormalizeStats) {
     let mut stats = NormalizeStats::default();
     let bytes = text.as_bytes();
-    let dirty = bytes.iter().any(|&b| needs_attention(b));
+    let dirty = needs_clean(bytes);
     let cleaned: Cow<'_, str> = if dirty {
         Cow::Owned(clean(text, &mut stats))
     } else {
