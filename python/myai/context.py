@@ -850,6 +850,8 @@ class ContextManager:
             for j, c in enumerate(comp)
         ]
         reused = [(k, v) for k, v in refs.items() if k < first_block]
+        # Recorded first so the monitor's state saved with this transaction includes it.
+        self.monitor.record(analysis)
         try:
             if self._db is not None:
                 with self._db:
@@ -907,7 +909,6 @@ class ContextManager:
             self._exact.setdefault(hashes[i], ids[i])
         if kept:
             self._bm25.add_batch([ids[i] for i in kept], [doc_id] * len(kept), s_texts)
-        self.monitor.record(analysis)
         if self.compression_strategy == "aggressive":
             self.compact()
         return {
