@@ -24,8 +24,10 @@ __all__ = [
     "shared_data_dir",
 ]
 
-# English prose runs at about 4.1 characters per SmolLM2 token; used only to size corpora.
-CHARS_PER_TOKEN = 4.1
+# Characters per SmolLM2 token, to size corpora before they are cut exactly: Gutenberg prose
+# runs at about 3.9; the generated stand-in's made-up words at about 2.7.
+CHARS_PER_TOKEN = 3.9
+GENERATED_CHARS_PER_TOKEN = 2.7
 
 _START = re.compile(r"^\*\*\* ?START OF (THE|THIS) PROJECT GUTENBERG.*$", re.M)
 _END = re.compile(r"^\*\*\* ?END OF (THE|THIS) PROJECT GUTENBERG.*$", re.M)
@@ -116,7 +118,7 @@ def generated_corpus(n_tokens: int, seed: int = 7) -> str:
     vocabulary for every seed; the seed picks the text)."""
     rng = random.Random(seed)
     vocab, cum = _vocab()
-    target_chars = int(n_tokens * CHARS_PER_TOKEN)
+    target_chars = int(n_tokens * GENERATED_CHARS_PER_TOKEN)
     out: list[str] = []
     size = 0
     while size < target_chars:
@@ -137,13 +139,35 @@ def generated_corpus(n_tokens: int, seed: int = 7) -> str:
     return "\n\n".join(out) + "\n"
 
 
-def english_corpus(n_tokens: int, *, real: bool | None = None) -> tuple[str, str]:
-    """About ``n_tokens`` tokens of English and its source name ("gutenberg" or "generated").
+def cut_to_tokens(text: str, n_tokens: int) -> str:
+    """The longest run of whole paragraphs from the start of ``text`` with at most
+    ``n_tokens`` tokens, as the default model's tokenizer counts them."""
+    from myai.tokens import default_tokenizer
 
-    Real text when the shared data is present (``real=None``), else generated; the text is cut
-    at a paragraph boundary near ``n_tokens * CHARS_PER_TOKEN`` characters.
+    tok = default_tokenizer()
+    paras = text.split("\n\n")
+    sep = tok.count_tokens("\n\n")
+    total = 0
+    keep = 0
+    for c in tok.count_tokens_batch(paras):
+        if total + c + sep > n_tokens:
+            break
+        total += c + sep
+        keep += 1
+    out = "\n\n".join(paras[:keep]) + "\n"
+    while keep > 1 and tok.count_tokens(out) > n_tokens:
+        keep -= 1
+        out = "\n\n".join(paras[:keep]) + "\n"
+    return out
+
+
+def english_corpus(n_tokens: int, *, real: bool | None = None) -> tuple[str, str]:
+    """At most ``n_tokens`` tokens (and very nearly that many) of English, cut at a paragraph
+    boundary, and its source name ("gutenberg" or "generated").
+
+    Real text when the shared data is present (``real=None``), else generated.
     """
-    target_chars = int(n_tokens * CHARS_PER_TOKEN)
+    target_chars = int(n_tokens * CHARS_PER_TOKEN * 1.1)
     if real is not False and gutenberg_dir() is not None:
         parts: list[str] = []
         size = 0
@@ -156,9 +180,7 @@ def english_corpus(n_tokens: int, *, real: bool | None = None) -> tuple[str, str
                     break
             if size == before:
                 break
-        text = "".join(parts)
-        cut = text.rfind("\n\n", 0, target_chars)
-        return text[: cut + 1 if cut > target_chars // 2 else target_chars], "gutenberg"
+        return cut_to_tokens("".join(parts), n_tokens), "gutenberg"
     if real:
         raise FileNotFoundError("../shared/data/haystack/gutenberg_novels is not present")
-    return generated_corpus(n_tokens), "generated"
+    return cut_to_tokens(generated_corpus(int(n_tokens * 1.1)), n_tokens), "generated"
