@@ -124,23 +124,25 @@ def test_add_chromadb(benchmark, chunks: list[str], tmpdir_: Path) -> None:
     benchmark.pedantic(add, rounds=3, iterations=1, warmup_rounds=0)
 
 
+def _tantivy_index(tantivy, chunks: list[str]):  # type: ignore[no-untyped-def]
+    """A tantivy index of the chunks in RAM (one text field, not stored), committed."""
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("body", stored=False)
+    index = tantivy.Index(sb.build())
+    w = index.writer(heap_size=200_000_000, num_threads=2)
+    for c in chunks:
+        w.add_document(tantivy.Document(body=c))
+    w.commit()
+    index.reload()
+    return index
+
+
 @pytest.mark.benchmark(group="context-add-1M")
 def test_add_tantivy_in_ram(benchmark, chunks: list[str]) -> None:
     tantivy = pytest.importorskip("tantivy")
-
-    def add():
-        sb = tantivy.SchemaBuilder()
-        sb.add_text_field("body", stored=False)
-        schema = sb.build()
-        index = tantivy.Index(schema)
-        w = index.writer(heap_size=200_000_000, num_threads=2)
-        for c in chunks:
-            w.add_document(tantivy.Document(body=c))
-        w.commit()
-        index.reload()
-        return index
-
-    benchmark.pedantic(add, rounds=5, iterations=1, warmup_rounds=1)
+    benchmark.pedantic(
+        lambda: _tantivy_index(tantivy, chunks), rounds=5, iterations=1, warmup_rounds=1
+    )
 
 
 @pytest.fixture(scope="module")
@@ -197,15 +199,7 @@ def test_search_sqlite_fts5(
 @pytest.mark.benchmark(group="context-search-1M")
 def test_search_tantivy(benchmark, chunks: list[str], queries: list[str]) -> None:
     tantivy = pytest.importorskip("tantivy")
-    sb = tantivy.SchemaBuilder()
-    sb.add_text_field("body", stored=False)
-    schema = sb.build()
-    index = tantivy.Index(schema)
-    w = index.writer(heap_size=200_000_000, num_threads=2)
-    for c in chunks:
-        w.add_document(tantivy.Document(body=c))
-    w.commit()
-    index.reload()
+    index = _tantivy_index(tantivy, chunks)
     searcher = index.searcher()
     parsed = [index.parse_query(q.lower(), ["body"]) for q in queries]
     nxt = _cycle(parsed)  # type: ignore[arg-type]

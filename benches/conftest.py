@@ -8,7 +8,7 @@ import pytest
 
 from myai._core import Tokenizer
 from myai.corpus import english_corpus
-from myai.tokens import default_gguf_path, read_gguf_metadata
+from myai.tokens import default_gguf_path, hf_tokenizer_from_gguf
 
 ONE_M = 1_048_576
 
@@ -48,21 +48,8 @@ def ours(smollm2: Tokenizer) -> Tokenizer:
 def same_vocab_json(gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tokenizer.json holding the GGUF's vocabulary, merges, special tokens and
     pre-tokenizer, so the peers (HF tokenizers, tokie, semchunk, ...) count the same tokens."""
-    tk = pytest.importorskip("tokenizers")
-    md = read_gguf_metadata(gguf)
-    toks = md["tokenizer.ggml.tokens"]
-    merges = [tuple(m.split(" ", 1)) for m in md["tokenizer.ggml.merges"]]
-    hf = tk.Tokenizer(tk.models.BPE({t: i for i, t in enumerate(toks)}, merges))
-    hf.pre_tokenizer = tk.pre_tokenizers.Sequence(
-        [
-            tk.pre_tokenizers.Digits(individual_digits=True),
-            tk.pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-        ]
-    )
-    hf.decoder = tk.decoders.ByteLevel()
-    types = md["tokenizer.ggml.token_type"]
-    special = [t for t, ty in zip(toks, types, strict=True) if ty in (3, 4)]
-    hf.add_special_tokens([tk.AddedToken(t, special=True, normalized=False) for t in special])
+    pytest.importorskip("tokenizers")
+    hf = hf_tokenizer_from_gguf(gguf)
     path = tmp_path_factory.mktemp("vocab") / "smollm2.json"
     hf.save(str(path))
     return path

@@ -14,7 +14,12 @@ from hypothesis import strategies as st
 from myai import TokenizerError
 from myai._core import Tokenizer, count_tokens, count_tokens_batch, estimate_tokens
 from myai.corpus import gutenberg_body, gutenberg_dir
-from myai.tokens import default_gguf_path, default_tokenizer, read_gguf_metadata
+from myai.tokens import (
+    default_gguf_path,
+    default_tokenizer,
+    hf_tokenizer_from_gguf,
+    read_gguf_metadata,
+)
 
 MINILM_ZIP = Path("/work/main/.venv/lib/python3.11/site-packages/all_minilm_l6_v2/model.zip")
 
@@ -68,25 +73,11 @@ def smollm(gguf_path: Path) -> Tokenizer:
 def hf_smollm(gguf_path: Path):
     """HF `tokenizers` BPE built from the GGUF's vocabulary (read by the pure-Python reader)
     with llama.cpp's `smollm` pre-tokenizer: Digits(individual) then ByteLevel."""
-    tk = _hf()
+    _hf()
     md = read_gguf_metadata(gguf_path)
     assert md["tokenizer.ggml.model"] == "gpt2"
     assert md["tokenizer.ggml.pre"] == "smollm"
-    toks = md["tokenizer.ggml.tokens"]
-    types = md["tokenizer.ggml.token_type"]
-    merges = [tuple(m.split(" ", 1)) for m in md["tokenizer.ggml.merges"]]
-    model = tk.models.BPE({t: i for i, t in enumerate(toks)}, merges)
-    hf = tk.Tokenizer(model)
-    hf.pre_tokenizer = tk.pre_tokenizers.Sequence(
-        [
-            tk.pre_tokenizers.Digits(individual_digits=True),
-            tk.pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-        ]
-    )
-    hf.decoder = tk.decoders.ByteLevel()
-    special = [t for t, ty in zip(toks, types, strict=True) if ty in (3, 4)]
-    hf.add_special_tokens([tk.AddedToken(t, special=True, normalized=False) for t in special])
-    return hf
+    return hf_tokenizer_from_gguf(gguf_path)
 
 
 @pytest.fixture(scope="module")

@@ -127,3 +127,32 @@ def read_gguf_metadata(path: str | Path) -> dict[str, Any]:
             (t,) = struct.unpack("<I", _read(f, 4, left))
             out[key] = _value(f, t, left)
         return out
+
+
+def hf_tokenizer_from_gguf(path: str | Path) -> Any:
+    """A HuggingFace ``tokenizers.Tokenizer`` holding a GGUF's BPE vocabulary, merges and
+    special tokens, with llama.cpp's ``smollm`` pre-tokenizer (digits split one by one, then
+    byte-level GPT-2 splitting): the reference our counts are tested against and the vocabulary
+    the benchmark peers are given. Needs the optional ``tokenizers`` package; the GGUF is read
+    by :func:`read_gguf_metadata`, independently of the Rust reader."""
+    import tokenizers as tk
+
+    md = read_gguf_metadata(path)
+    if md.get("tokenizer.ggml.model") != "gpt2":
+        raise ValueError(
+            f"{path}: not a byte-level BPE vocabulary ({md.get('tokenizer.ggml.model')})"
+        )
+    toks = md["tokenizer.ggml.tokens"]
+    types = md["tokenizer.ggml.token_type"]
+    merges = [tuple(m.split(" ", 1)) for m in md["tokenizer.ggml.merges"]]
+    hf = tk.Tokenizer(tk.models.BPE({t: i for i, t in enumerate(toks)}, merges))
+    hf.pre_tokenizer = tk.pre_tokenizers.Sequence(
+        [
+            tk.pre_tokenizers.Digits(individual_digits=True),
+            tk.pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
+    )
+    hf.decoder = tk.decoders.ByteLevel()
+    special = [t for t, ty in zip(toks, types, strict=True) if ty in (3, 4)]
+    hf.add_special_tokens([tk.AddedToken(t, special=True, normalized=False) for t in special])
+    return hf
