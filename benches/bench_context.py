@@ -266,3 +266,8 @@ def test_search_curve(benchmark, millions: int, tmpdir_: Path) -> None:
         qs = [" ".join(rng.sample(words, 3)) for _ in range(200)]
         nxt = _cycle(qs)
         benchmark(lambda: cm.search_context(nxt(), top_k=10))
+        st = cm.get_statistics()
+        print(
+            f"\n{millions}M: {st['total_tokens']:,} tokens in {st['total_chunks']:,} chunks, "
+            f"{st['evictions']} evictions, {st['memory_mb']:.0f} MB in RAM"
+        )
