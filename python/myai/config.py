@@ -8,7 +8,6 @@ changes neither the working directory nor creates output folders.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cache
@@ -244,8 +243,3 @@ def _explain(e: BaseException) -> str:
                 parts.append(line)
         seen = seen.__cause__
     return "configuration error: " + " ".join(parts or [type(e).__name__])
-
-
-def expand_path(p: str) -> Path:
-    """A configured path with ~ and environment variables expanded."""
-    return Path(os.path.expandvars(os.path.expanduser(p)))

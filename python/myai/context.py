@@ -33,7 +33,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1528,20 +1528,6 @@ class ContextManager:
             Path(str(db_path) + suffix).unlink(missing_ok=True)
         os.replace(tmp, db_path)
         return {"documents_kept": kept, "documents_lost": lost}
-
-
-def _own_tokens(chunks: list[Any], which: Iterable[int], tok: _core.Tokenizer, text: str) -> int:
-    """Tokens of the chosen chunks, an overlap with a chosen predecessor counted once."""
-    chosen = set(which)
-    raw = None
-    total = 0
-    for i in sorted(chosen):
-        s, t = chunks[i][0], chunks[i][2]
-        if i - 1 in chosen and s < chunks[i - 1][1]:
-            raw = raw if raw is not None else text.encode("utf-8")
-            t -= tok.count_tokens(raw[s : chunks[i - 1][1]].decode("utf-8"))
-        total += max(0, t)
-    return total
 
 
 def _own_tokens_of(cm: ContextManager, ids: list[int]) -> int:
