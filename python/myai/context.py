@@ -41,8 +41,16 @@ from typing import Any
 from myai import _core
 from myai.compression import CompressionMonitor, sample_sentences
 from myai.content import CONTENT_TYPES, detect_content_type, to_text
-from myai.errors import CapacityError, CorruptStoreError, MyaiError, StoreLockedError
+from myai.errors import (
+    CapacityError,
+    CorruptStoreError,
+    EmbedderMismatchError,
+    MyaiError,
+    StoreLockedError,
+)
+from myai.retrieval import fuse
 from myai.summarize import key_sentences, keywords, ranked_sentences
+from myai.vectors import VectorIndex
 
 __all__ = ["ContextManager", "MillionTokenContextManager", "VectorMemory"]
 
@@ -65,6 +73,9 @@ SEARCH_MODES = ("bm25", "vector", "hybrid")
 # Segments are packed into zstd frames of about this many bytes: with the trained dictionary
 # Gutenberg text stores at 2.51:1 and a random chunk reads in ~19 us (8 KB: 2.50:1, 23 us).
 BLOCK_BYTES = 6144
+VECTORS_NAME = "vectors.usearch"
+# Hybrid candidates re-scored by the rerank embedder (max_quality).
+RERANK_DEPTH = 30
 # The store trains its zstd dictionary at the first save past this much text.
 DICT_MIN_BYTES = 256 * 1024
 # Content whose lines repeat: adaptive compression collapses repeated lines in these.
@@ -207,6 +218,12 @@ class ContextManager:
         cache_mb: float = 64.0,
         readonly: bool = False,
         monitor: CompressionMonitor | None = None,
+        embedder: Any = None,
+        vector_dtype: str = "f32",
+        vector_view: bool = False,
+        fusion: str = "rrf",
+        rerank_embedder: Any = None,
+        reembed: bool = False,
     ) -> None:
         _check_int("max_tokens", max_tokens, 1)
         _check_int("chunk_size", chunk_size, 1)
@@ -264,7 +281,19 @@ class ContextManager:
         self._db: sqlite3.Connection | None = None
         self._db_path: Path | None = None
         self._closed = False
-        self.vector_search_hook: Any = None  # filled by the retrieval layer
+        # Dense vectors (None: BM25 only). The embedder's name and dim are stored with the store.
+        self.embedder = embedder
+        self.rerank_embedder = rerank_embedder
+        self.vector_dtype = vector_dtype
+        self.vector_view = vector_view
+        if fusion not in ("rrf", "weighted"):
+            raise ValueError(f"fusion must be rrf or weighted, got {fusion!r}")
+        self.fusion = fusion
+        self._vectors: VectorIndex | None = (
+            VectorIndex(embedder.dim, vector_dtype) if embedder is not None else None
+        )
+        self._query_cache: OrderedDict[str, Any] = OrderedDict()
+        self._reembed = reembed
         if self.storage_dir is not None:
             self._open_storage()
 
@@ -491,6 +520,8 @@ class ContextManager:
                 log.warning(
                     "index snapshot of %s is corrupt (%s); rebuilding it", self.storage_dir, e
                 )
+        if self._vectors is not None:
+            self._load_vectors()
         if not loaded:
             if self._chunks:
                 log.info(
@@ -500,6 +531,61 @@ class ContextManager:
                 )
             self._rebuild_indexes()
         log.debug("opened %s in %.1f ms", self.storage_dir, (time.perf_counter() - t0) * 1000)
+
+    def _embedder_key(self) -> str:
+        return f"{self.embedder.name}:{self.embedder.dim}"
+
+    def _load_vectors(self) -> None:
+        """Loads the saved vectors when they match the store and its embedder, else re-embeds
+        the indexed chunks; a store embedded by another embedder is refused unless
+        ``reembed=True``, so vectors of two models are never mixed."""
+        assert self._vectors is not None and self.storage_dir is not None
+        stored = self._meta("embedder")
+        want = self._embedder_key()
+        if stored is not None and stored != want and not self._reembed:
+            raise EmbedderMismatchError(
+                f"the store {self.storage_dir} was embedded with {stored}, not {want}: "
+                f"configure embedder {str(stored).split(':')[0]}, or open it with "
+                "reembed=True to re-embed its chunks with the configured one"
+            )
+        path = self.storage_dir / VECTORS_NAME
+        vv = self._meta("vectors_version")
+        if stored == want and vv is not None and int(vv) == self._version and path.is_file():
+            try:
+                self._vectors = VectorIndex.load(
+                    path, self.embedder.dim, self.vector_dtype, view=self.vector_view
+                )
+                return
+            except CorruptStoreError as e:
+                log.warning("%s; re-embedding the chunks", e)
+        self._rebuild_vectors()
+        if not self.readonly and self._db is not None:
+            with self._db:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('embedder', ?)", (want,)
+                )
+                self._db.execute("DELETE FROM meta WHERE key='vectors_version'")
+
+    def _rebuild_vectors(self) -> None:
+        self._vectors = VectorIndex(self.embedder.dim, self.vector_dtype)
+        overrides = self._searchable_overrides()
+        ids = [c for c, ch in self._chunks.items() if ch.indexed]
+        if ids:
+            log.info(
+                "embedding %d chunks of %s with %s",
+                len(ids),
+                self.storage_dir,
+                self._embedder_key(),
+            )
+        for i in range(0, len(ids), 512):
+            batch = ids[i : i + 512]
+            texts = [
+                overrides.get(c)
+                or (self._chunk_text(c) if self._chunks[c].ord >= 0
+                    else self._docs[self._chunks[c].doc_id].summary or "")
+                for c in batch
+            ]  # fmt: skip
+            self._vectors.add(batch, self.embedder.embed(texts))
 
     def _rebuild_indexes(self) -> None:
         k1, b = self._bm25.k1, self._bm25.b
@@ -762,6 +848,9 @@ class ContextManager:
         if any(x is not None for x in searchable):
             s_tokens = self._searchable_tokens(text, chunks, kept, searchable, s_texts)
 
+        # Embedded before anything is committed: an embedder failure stores nothing.
+        vecs = self.embedder.embed(s_texts) if self._vectors is not None and kept else None
+
         # Capacity.
         freed_by_replace = old.stored_tokens if old else 0
         total = self.total_tokens - freed_by_replace
@@ -909,6 +998,8 @@ class ContextManager:
             self._exact.setdefault(hashes[i], ids[i])
         if kept:
             self._bm25.add_batch([ids[i] for i in kept], [doc_id] * len(kept), s_texts)
+            if vecs is not None:
+                self._vectors.add([ids[i] for i in kept], vecs)  # type: ignore[union-attr]
         if self.compression_strategy == "aggressive":
             self.compact()
         return {
@@ -1002,6 +1093,8 @@ class ContextManager:
         if self._by_name.get(d.name) == doc_id:
             del self._by_name[d.name]
         self._bm25.remove_document(doc_id)
+        if self._vectors is not None:
+            self._vectors.remove(d.chunk_ids)
         freed: set[int] = set()
         for cid in d.chunk_ids:
             c = self._chunks.pop(cid, None)
@@ -1089,6 +1182,9 @@ class ContextManager:
         self._chunks[sid] = _Chunk(d.id, -1, 0, 0, 0, s_tokens, 0, 0, 0, 0, True)
         self._next_chunk = sid + 1
         self._bm25.add(sid, d.id, summary)
+        if self._vectors is not None:
+            self._vectors.remove(d.chunk_ids)
+            self._vectors.add([sid], self.embedder.embed([summary]))
         d.chunk_ids.append(sid)
         d.state, d.summary, d.stored_tokens = "summarized", summary, s_tokens
 
@@ -1121,6 +1217,9 @@ class ContextManager:
             for c in full:
                 self._chunks[c].indexed = True
             self._bm25.add_batch(full, [d.id] * len(full), texts)
+            if self._vectors is not None:
+                self._vectors.remove(summary_ids)
+                self._vectors.add(full, self.embedder.embed(texts))
             d.state, d.summary, d.stored_tokens = "full", None, s_tokens
             return True
 
@@ -1131,7 +1230,7 @@ class ContextManager:
         query: str,
         top_k: int = 5,
         filters: dict[str, Any] | None = None,
-        mode: str = "bm25",
+        mode: str | None = None,
     ) -> list[dict[str, Any]]:
         """The ``top_k`` chunks best matching ``query``; each hit has chunk_id, document_id,
         document_name, text, start and end (byte offsets into the normalised document), score,
@@ -1144,6 +1243,8 @@ class ContextManager:
         if not isinstance(query, str):
             raise TypeError(f"query must be a str, got {type(query).__name__}")
         _check_int("top_k", top_k, 0)
+        if mode is None:
+            mode = "hybrid" if self._vectors is not None else "bm25"
         if mode not in SEARCH_MODES:
             raise ValueError(f"mode must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
         self._maybe_reload()
@@ -1163,12 +1264,12 @@ class ContextManager:
             k = top_k if uniform else top_k * 2 + 5
             if mode == "bm25":
                 raw = self._bm25.search(query, k, allowed)
-            elif self.vector_search_hook is None:
+            elif self._vectors is None:
                 raise ValueError(
                     f"mode={mode!r} needs vectors, and this store has no embedder (embedder none)"
                 )
             else:
-                raw = self.vector_search_hook(self, query, k, allowed, mode)
+                raw = self._dense_search(query, k, allowed, mode)
             chunks, docs = self._chunks, self._docs
             if uniform:
                 f = 1.0 + IMPORTANCE_PRIOR * ((importances.pop() if importances else 0.5) - 0.5)
@@ -1204,6 +1305,44 @@ class ContextManager:
                     }
                 )
             return hits
+
+    def _query_vector(self, query: str) -> Any:
+        """The query's embedding, cached (repeated questions skip the embedder)."""
+        v = self._query_cache.get(query)
+        if v is None:
+            v = self.embedder.embed([query])[0]
+            self._query_cache[query] = v
+            if len(self._query_cache) > 512:
+                self._query_cache.popitem(last=False)
+        else:
+            self._query_cache.move_to_end(query)
+        return v
+
+    def _dense_search(
+        self, query: str, k: int, allowed: set[int] | None, mode: str
+    ) -> list[tuple[int, float]]:
+        """Vector or hybrid candidates: BM25 and vector lists fused (``fusion``), then, with a
+        rerank embedder, the fused top re-scored by its cosine similarity."""
+        assert self._vectors is not None
+        n = max(k, RERANK_DEPTH if self.rerank_embedder is not None else 0, 50)
+        vec = self._vectors.search(self._query_vector(query), n, allowed)
+        if mode == "vector":
+            return vec[:k]
+        fused = fuse([self._bm25.search(query, n, allowed), vec], self.fusion, n)
+        if self.rerank_embedder is not None and fused:
+            top = [c for c, _ in fused[:RERANK_DEPTH] if c in self._chunks]
+            texts = [self._chunk_text(c) if self._chunks[c].ord >= 0 else
+                     (self._docs[self._chunks[c].doc_id].summary or "") for c in top]  # fmt: skip
+            m = self.rerank_embedder.embed([query, *texts])
+            sims = m[1:] @ m[0]
+            # The cross-check of a second embedder decides; the fused rank breaks ties.
+            rescored = [
+                (c, float(s) + 1e-3 / (i + 1))
+                for i, (c, s) in enumerate(zip(top, sims, strict=True))
+            ]
+            rescored.sort(key=lambda x: (-x[1], x[0]))
+            return (rescored + fused[len(top) :])[:k]
+        return fused[:k]
 
     def _filter_docs(self, f: dict[str, Any]) -> set[int]:
         known = {
@@ -1394,13 +1533,18 @@ class ContextManager:
             with self._db:
                 if self._access_dirty:
                     self._bump_version()
+                snapshot = [
+                    ("bm25", self._bm25.to_bytes()),
+                    ("neardup", self._near.to_bytes()),
+                    ("snapshot_version", str(self._version)),
+                ]
+                if self._vectors is not None and self.storage_dir is not None:
+                    # The file first: a crash before the commit leaves a version mismatch,
+                    # which rebuilds the vectors at the next open.
+                    self._vectors.save(self.storage_dir / VECTORS_NAME)
+                    snapshot.append(("vectors_version", str(self._version)))
                 self._db.executemany(
-                    "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                    [
-                        ("bm25", self._bm25.to_bytes()),
-                        ("neardup", self._near.to_bytes()),
-                        ("snapshot_version", str(self._version)),
-                    ],
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", snapshot
                 )
             self._snapshot_version = self._version
 

@@ -13,6 +13,7 @@ __all__ = [
     "ConfigError",
     "CorruptDataError",
     "CorruptStoreError",
+    "EmbedderMismatchError",
     "MyaiError",
     "StoreLockedError",
     "TokenizerError",
@@ -37,6 +38,10 @@ class CorruptStoreError(CorruptDataError):
     def __init__(self, message: str, *, path: str = "") -> None:
         super().__init__(message)
         self.path = path
+
+
+class EmbedderMismatchError(MyaiError):
+    """The store's vectors were made by another embedder than the one configured."""
 
 
 class StoreLockedError(MyaiError):

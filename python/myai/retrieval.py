@@ -1,0 +1,182 @@
+"""Hybrid retrieval: fusing BM25 and vector rankings, and measuring retrieval quality.
+
+Fusion (``retrieval.fusion``):
+
+- ``rrf`` (default): reciprocal rank fusion, ``score = Σ 1 / (RRF_K + rank)`` over the lists
+  a chunk appears in (rank from 1); robust to the two scores' different scales.
+- ``weighted``: each list's scores min-max normalised to [0, 1], then
+  ``WEIGHT_BM25 * bm25 + (1 - WEIGHT_BM25) * vector``.
+
+The importance prior of the context store multiplies the fused score afterwards.
+
+Quality (``python -m myai eval retrieval PATH``): a BEIR-layout folder (corpus.jsonl,
+queries.jsonl, qrels/test.tsv) is ingested into a fresh in-memory store, one document per
+corpus entry, and each test query is answered at document level (a document ranks where its
+best chunk ranks): nDCG@10, recall@10, recall@100, MRR@10, ingest and query times.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "RRF_K",
+    "WEIGHT_BM25",
+    "BeirSet",
+    "evaluate",
+    "fuse",
+    "load_beir",
+    "metrics",
+]
+
+RRF_K = 60
+WEIGHT_BM25 = 0.5
+
+
+def fuse(
+    lists: Sequence[Sequence[tuple[int, float]]], method: str = "rrf", k: int = 10
+) -> list[tuple[int, float]]:
+    """Fuses ranked ``(id, score)`` lists into one of length ``k``, best first."""
+    if method not in ("rrf", "weighted"):
+        raise ValueError(f"fusion must be rrf or weighted, got {method!r}")
+    total: dict[int, float] = {}
+    if method == "rrf":
+        for ranked in lists:
+            for rank, (cid, _) in enumerate(ranked, start=1):
+                total[cid] = total.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+    else:
+        weights = [WEIGHT_BM25, 1.0 - WEIGHT_BM25] if len(lists) == 2 else [1.0] * len(lists)
+        for w, ranked in zip(weights, lists, strict=True):
+            if not ranked:
+                continue
+            scores = [s for _, s in ranked]
+            lo, hi = min(scores), max(scores)
+            span = hi - lo
+            for cid, s in ranked:
+                norm = (s - lo) / span if span > 0 else 1.0
+                total[cid] = total.get(cid, 0.0) + w * norm
+    return sorted(total.items(), key=lambda x: (-x[1], x[0]))[:k]
+
+
+@dataclass
+class BeirSet:
+    corpus: dict[str, tuple[str, str]]  # id -> (title, text)
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]  # query id -> {doc id: relevance}
+    name: str = ""
+
+
+def load_beir(path: str | Path, split: str = "test") -> BeirSet:
+    """Reads a BEIR-layout folder; a malformed line is a ValueError naming file and line."""
+    root = Path(path)
+    for need in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv"):
+        if not (root / need).is_file():
+            raise FileNotFoundError(f"{root / need} is missing (expected a BEIR-layout folder)")
+    corpus: dict[str, tuple[str, str]] = {}
+    queries: dict[str, str] = {}
+    for name, sink in (("corpus.jsonl", corpus), ("queries.jsonl", queries)):
+        with open(root / name, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                    if name == "corpus.jsonl":
+                        sink[str(rec["_id"])] = (rec.get("title") or "", rec.get("text") or "")  # type: ignore[assignment]
+                    else:
+                        sink[str(rec["_id"])] = rec["text"]  # type: ignore[assignment]
+                except (json.JSONDecodeError, KeyError, TypeError) as e:
+                    raise ValueError(f"{root / name}:{n}: not a BEIR record ({e})") from None
+    qrels: dict[str, dict[str, int]] = {}
+    with open(root / "qrels" / f"{split}.tsv", encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            parts = line.rstrip("\n").split("\t")
+            if n == 1 and parts[0] == "query-id":
+                continue
+            if len(parts) < 3:
+                continue
+            try:
+                qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
+            except ValueError:
+                raise ValueError(
+                    f"{root}/qrels/{split}.tsv:{n}: bad relevance {parts[2]!r}"
+                ) from None
+    return BeirSet(corpus, queries, qrels, name=root.name)
+
+
+def metrics(ranked: Sequence[str], relevant: dict[str, int]) -> dict[str, float]:
+    """nDCG@10, recall@10, recall@100 and MRR@10 of one ranked list of document ids."""
+    gains = [relevant.get(d, 0) for d in ranked]
+    dcg = sum(g / math.log2(i + 2) for i, g in enumerate(gains[:10]) if g > 0)
+    ideal = sorted(relevant.values(), reverse=True)[:10]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal) if g > 0)
+    n_rel = sum(1 for v in relevant.values() if v > 0)
+    rr = next((1.0 / (i + 1) for i, g in enumerate(gains[:10]) if g > 0), 0.0)
+    return {
+        "ndcg@10": dcg / idcg if idcg else 0.0,
+        "recall@10": sum(1 for g in gains[:10] if g > 0) / n_rel if n_rel else 0.0,
+        "recall@100": sum(1 for g in gains[:100] if g > 0) / n_rel if n_rel else 0.0,
+        "mrr@10": rr,
+    }
+
+
+@dataclass
+class EvalResult:
+    mode: str
+    scores: dict[str, float] = field(default_factory=dict)
+    ingest_s: float = 0.0
+    query_ms_p50: float = 0.0
+    queries: int = 0
+
+
+def evaluate(
+    data: BeirSet,
+    make_store: Callable[[], Any],
+    modes: Sequence[str] = ("bm25",),
+    max_queries: int | None = None,
+) -> list[EvalResult]:
+    """Ingests ``data`` into ``make_store()`` and scores each search mode on its test queries."""
+    t0 = time.perf_counter()
+    cm = make_store()
+    for doc_id, (title, text) in data.corpus.items():
+        body = f"{title}\n\n{text}" if title else text
+        if body.strip():
+            cm.add_document(body, document_name=doc_id, content_type="text")
+    ingest_s = time.perf_counter() - t0
+    qids = [q for q in data.qrels if q in data.queries]
+    if max_queries:
+        qids = qids[:max_queries]
+    results = []
+    for mode in modes:
+        sums: dict[str, float] = {}
+        times = []
+        for q in qids:
+            t = time.perf_counter()
+            hits = cm.search_context(data.queries[q], top_k=100, mode=mode)
+            times.append(time.perf_counter() - t)
+            ranked: list[str] = []
+            seen: set[str] = set()
+            for h in hits:
+                name = h["document_name"]
+                if name not in seen:
+                    seen.add(name)
+                    ranked.append(name)
+            for k, v in metrics(ranked, data.qrels[q]).items():
+                sums[k] = sums.get(k, 0.0) + v
+        times.sort()
+        results.append(
+            EvalResult(
+                mode=mode,
+                scores={k: v / len(qids) for k, v in sums.items()} if qids else {},
+                ingest_s=ingest_s,
+                query_ms_p50=1000 * times[len(times) // 2] if times else 0.0,
+                queries=len(qids),
+            )
+        )
+    return results
