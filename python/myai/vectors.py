@@ -137,7 +137,7 @@ class VectorIndex:
             from usearch.index import Index
 
             copy = Index(ndim=self.dim, metric="cos", dtype=self.dtype)
-            keys = np.array(self._index.keys, dtype=np.uint64)
+            keys = np.fromiter(iter(self._index.keys), dtype=np.uint64)
             if len(keys):
                 copy.add(keys, np.asarray(self._index.get(keys, dtype=np.float32)))
             self._index = copy
