@@ -196,7 +196,7 @@ def test_beir_evaluation_on_a_generated_set(tmp_path: Path) -> None:
             chunk_overlap=16,
             dedup=False,
             embedder=WordHashEmbedder(),
-        ),  # fmt: skip
+        ),
         modes=("bm25", "vector", "hybrid"),
     )
     by = {r.mode: r.scores for r in res}
@@ -206,7 +206,7 @@ def test_beir_evaluation_on_a_generated_set(tmp_path: Path) -> None:
 
 
 def test_load_beir_errors(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="corpus.jsonl"):
+    with pytest.raises(FileNotFoundError, match=r"corpus\.jsonl"):
         load_beir(tmp_path)
     root = _labelled_set(tmp_path / "set", 5, 2)
     (root / "corpus.jsonl").write_text('{"_id": "x"\n')
