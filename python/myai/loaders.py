@@ -77,10 +77,64 @@ _CSV_EXT = {".csv", ".tsv"}
 _RICH_EXT = {".pdf": "pdf", ".docx": "docx", ".html": "html", ".htm": "html", ".xhtml": "html"}
 # Never read: known binary formats are skipped by name.
 _BINARY_EXT = frozenset(
-    ".png .jpg .jpeg .gif .bmp .ico .webp .tif .tiff .mp3 .wav .flac .ogg .mp4 .mkv .avi .mov "
-    ".zip .gz .tgz .bz2 .xz .zst .7z .rar .tar .exe .dll .so .dylib .o .a .class .jar .pyc "
-    ".whl .bin .dat .db .sqlite .npy .npz .pt .safetensors .gguf .onnx .woff .woff2 .ttf .otf "
-    ".doc .xls .xlsx .ppt .pptx .odt".split()
+    [
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".gif",
+        ".bmp",
+        ".ico",
+        ".webp",
+        ".tif",
+        ".tiff",
+        ".mp3",
+        ".wav",
+        ".flac",
+        ".ogg",
+        ".mp4",
+        ".mkv",
+        ".avi",
+        ".mov",
+        ".zip",
+        ".gz",
+        ".tgz",
+        ".bz2",
+        ".xz",
+        ".zst",
+        ".7z",
+        ".rar",
+        ".tar",
+        ".exe",
+        ".dll",
+        ".so",
+        ".dylib",
+        ".o",
+        ".a",
+        ".class",
+        ".jar",
+        ".pyc",
+        ".whl",
+        ".bin",
+        ".dat",
+        ".db",
+        ".sqlite",
+        ".npy",
+        ".npz",
+        ".pt",
+        ".safetensors",
+        ".gguf",
+        ".onnx",
+        ".woff",
+        ".woff2",
+        ".ttf",
+        ".otf",
+        ".doc",
+        ".xls",
+        ".xlsx",
+        ".ppt",
+        ".pptx",
+        ".odt",
+    ]
 )
 _QUESTION_KEYS = ("question", "user", "prompt", "q", "input")
 _ANSWER_KEYS = ("answer", "assistant", "response", "a", "output")
@@ -289,7 +343,11 @@ def _memory(p: Path, key: str, entry: dict[str, Any], kind: str | None = None) -
     fact = _first(entry, _FACT_KEYS)
     meta: dict[str, Any] = {}
     if q is not None and a is not None and kind != "fact":
-        text, ctype, meta["kind"] = f"Question: {q.strip()}\nAnswer: {a.strip()}\n", "conversation", "conversation"
+        text, ctype, meta["kind"] = (
+            f"Question: {q.strip()}\nAnswer: {a.strip()}\n",
+            "conversation",
+            "conversation",
+        )
     elif fact is not None and kind != "conversation":
         text, ctype, meta["kind"] = fact, "text", "fact"
     else:
@@ -559,7 +617,9 @@ def ingest_paths(
     orig = summary.pop("original_tokens")
     ob, sb = summary.pop("original_bytes"), summary.pop("stored_bytes")
     # context: tokens of the files / tokens kept searchable; storage: bytes / bytes on disk.
-    summary["compression_ratio"] = orig / summary["tokens_added"] if summary["tokens_added"] else 1.0
+    summary["compression_ratio"] = (
+        orig / summary["tokens_added"] if summary["tokens_added"] else 1.0
+    )
     summary["storage_ratio"] = ob / sb if sb else 1.0
     summary["seconds"] = time.perf_counter() - t0
     return summary
@@ -581,10 +641,13 @@ def _ingest_one(
             raise _Skip(f"binary file ({f.suffix.lower()})")
         data = _read(f)
         h = file_hash(data)
-        if old and all(d["metadata"].get("file_hash") == h for d in old):
-            if len(old) == old[0]["metadata"].get("records", 1):
-                summary["files_unchanged"] += 1
-                return "unchanged"
+        if (
+            old
+            and all(d["metadata"].get("file_hash") == h for d in old)
+            and len(old) == old[0]["metadata"].get("records", 1)
+        ):
+            summary["files_unchanged"] += 1
+            return "unchanged"
         records = _load(f, data)
         if not records:
             raise _Skip("empty file")
