@@ -203,6 +203,21 @@ def _has_bom(data: bytes) -> bool:
     return data.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
 
 
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27)) + b"\x7f"
+
+
+def _binary(data: bytes) -> bool:
+    """Not text: NULs, or many control bytes (latin-1 text has high bytes but no controls,
+    so it stays text where the UTF-8-based content.looks_binary would call it binary)."""
+    head = data[:8192]
+    if b"\x00" in head:
+        return True
+    if not looks_binary(head):
+        return False
+    controls = len(head) - len(head.translate(None, _CONTROL))
+    return controls * 20 > len(head)
+
+
 def file_hash(data: bytes) -> str:
     """The content hash a file is tracked by in the store (hex, 128 bits of BLAKE2b)."""
     return hashlib.blake2b(data, digest_size=16).hexdigest()
@@ -257,7 +272,7 @@ def _load(p: Path, data: bytes | None) -> list[Record]:
         if not text.strip():
             raise LoadError(p, f"no text found in this {kind} file")
         return [Record(text, ctype, {"format": kind})]
-    if not _has_bom(data) and looks_binary(data):
+    if not _has_bom(data) and _binary(data):
         raise _Skip("binary file (not text)")
     text, enc, note = _decode(p, data)
     meta: dict[str, Any] = {}
@@ -352,13 +367,14 @@ def _memory(p: Path, key: str, entry: dict[str, Any], kind: str | None = None) -
         text, ctype, meta["kind"] = fact, "text", "fact"
     else:
         return None
-    tags = _tags(entry.get("tags"))
+    low = {str(k).lower(): v for k, v in entry.items()}
+    tags = _tags(low.get("tags"))
     if tags:
         meta["tags"] = tags
     for k, v in entry.items():
         if str(k).lower() not in _RESERVED and isinstance(v, str | int | float | bool):
             meta[str(k)] = v
-    return Record(text, ctype, meta, key, _importance(p, key, entry.get("importance")))
+    return Record(text, ctype, meta, key, _importance(p, key, low.get("importance")))
 
 
 def _load_json(p: Path, text: str) -> list[Record]:
