@@ -41,6 +41,7 @@ import fnmatch
 import hashlib
 import io
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -258,7 +259,15 @@ def _load(p: Path, data: bytes | None) -> list[Record]:
         kind = _RICH_EXT[ext]
         try:
             if kind == "pdf":
-                text = pdf_to_text(data)
+                # pypdf logs its repairs of damaged files as warnings; the outcome is ours
+                # to report (an error naming the file, or the text).
+                pdf_log = logging.getLogger("pypdf")
+                level = pdf_log.level
+                pdf_log.setLevel(logging.ERROR + 1)
+                try:
+                    text = pdf_to_text(data)
+                finally:
+                    pdf_log.setLevel(level)
                 ctype = "text"
             elif kind == "docx":
                 text = docx_to_text(data)
