@@ -162,10 +162,12 @@ def _print_summary(s: dict[str, Any], console: Any) -> None:
         for k, v in rows:
             t.add_row(k, v)
         console.print(t)
+        from rich.markup import escape
+
         for f in s["skipped"]:
-            console.print(f"[yellow]skipped[/] {f['path']}: {f['reason']}")
+            console.print(f"[yellow]skipped[/] {escape(f['path'])}: {escape(f['reason'])}")
         for f in s["failed"]:
-            console.print(f"[red]failed[/]  {f['path']}: {f['reason']}")
+            console.print(f"[red]failed[/]  {escape(f['path'])}: {escape(f['reason'])}")
         return
     print("ingest summary")
     for k, v in rows:
@@ -281,8 +283,13 @@ def cmd_remember(cfg: DictConfig, ns: argparse.Namespace) -> int:
         print("nothing found" if ns.query else "the memory is empty")
         return 0
     if console is not None:
+        from rich.markup import escape
         from rich.table import Table
 
+        for it in items:  # names and texts are data, not rich markup
+            it["document_name"] = escape(it["document_name"])
+            if "text" in it:
+                it["text"] = escape(it["text"])
         t = Table(title=f"memories matching {ns.query!r}" if ns.query else "memory")
         t.add_column("id", justify="right")
         t.add_column("name")
