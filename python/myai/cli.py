@@ -9,7 +9,9 @@ with a one-line message on stderr (a traceback only with ``debug=true``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import re
 import sys
 import traceback
@@ -18,6 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from myai import cli_verbs as _verbs
 from myai.errors import ConfigError, MyaiError
 
 __all__ = ["main"]
@@ -63,9 +66,82 @@ def _parser() -> _Parser:
         help="print the composed configuration and exit",
     )
     sub = p.add_subparsers(dest="verb", metavar="VERB")
+    s = sub.add_parser(
+        "ingest",
+        help="add files or folders (txt, md, json, jsonl, csv, pdf, docx, html, code)",
+        description=(
+            "Adds files and folders (recursively) to the memory. Unchanged files are skipped, "
+            "changed ones replaced, and files deleted from an ingested folder removed. Hidden "
+            "and binary files are skipped. Exit status 1 if any file failed."
+        ),
+    )
+    s.add_argument("paths", nargs="+", metavar="PATH", help="a file or a folder")
+    s.add_argument(
+        "--include", action="append", default=[], metavar="GLOB",
+        help="only files matching GLOB (repeatable; matched on the name and the relative path)",
+    )  # fmt: skip
+    s.add_argument(
+        "--exclude", action="append", default=[], metavar="GLOB",
+        help="leave out files and folders matching GLOB (repeatable)",
+    )  # fmt: skip
+    s.add_argument(
+        "--importance", type=_unit, metavar="X",
+        help="importance in [0, 1] of records that do not give their own (default 0.5)",
+    )  # fmt: skip
+    s.add_argument("--json", action="store_true", help="print the summary as JSON")
+    s = sub.add_parser(
+        "teach",
+        help="store a fact with high importance",
+        description="Stores FACT as a pinned memory of importance 0.75.",
+    )
+    s.add_argument("fact", metavar="FACT")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s = sub.add_parser(
+        "correct",
+        help="record a correction (a high-importance fact)",
+        description="Stores a pinned memory of importance 0.95: RIGHT, and that it corrects WRONG.",
+    )
+    s.add_argument("wrong", metavar="WRONG")
+    s.add_argument("right", metavar="RIGHT")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s = sub.add_parser(
+        "remember",
+        help="list stored memories / documents matching QUERY",
+        description="Searches the memory for QUERY; without QUERY lists every document.",
+    )
+    s.add_argument("query", nargs="?", metavar="QUERY")
+    s.add_argument("--top-k", type=_positive, default=10, metavar="N", help="hits (default 10)")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s = sub.add_parser(
+        "forget",
+        help="remove a document or memory",
+        description="Removes the document or memory with this ID (or this exact name).",
+    )
+    s.add_argument("id", metavar="ID")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
     s = sub.add_parser("stats", help="context, compression and backend statistics")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     return p
+
+
+def _unit(v: str) -> float:
+    try:
+        x = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {v!r}") from None
+    if not 0.0 <= x <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be within [0, 1], got {v}")
+    return x
+
+
+def _positive(v: str) -> int:
+    try:
+        x = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {v!r}") from None
+    if x < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return x
 
 
 def _cmd_stats(cfg: DictConfig, ns: argparse.Namespace) -> int:
@@ -114,11 +190,21 @@ def _cmd_stats(cfg: DictConfig, ns: argparse.Namespace) -> int:
             f"  compression         storage {comp['storage_ratio']:.2f}:1, "
             f"context {comp['context_ratio']:.2f}:1"
         )
+        for ct, t in comp.get("by_content_type", {}).items():
+            print(
+                f"    {ct:<16}{t['documents']:>6} docs  storage {t['storage_ratio']:.2f}:1  "
+                f"context {t['context_ratio']:.2f}:1"
+            )
     return 0
 
 
 _COMMANDS: dict[str, Callable[[DictConfig, argparse.Namespace], int]] = {
     "stats": _cmd_stats,
+    "ingest": _verbs.cmd_ingest,
+    "teach": _verbs.cmd_teach,
+    "correct": _verbs.cmd_correct,
+    "remember": _verbs.cmd_remember,
+    "forget": _verbs.cmd_forget,
 }
 
 
@@ -142,6 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (_UsageError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (| head): nothing left to say
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
