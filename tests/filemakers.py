@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
+import random
 import zipfile
+from pathlib import Path
+
+from myai.corpus import generated_corpus
 
 
 def tiny_pdf(text: str) -> bytes:
@@ -46,3 +51,25 @@ def tiny_docx(paragraphs: list[tuple[str | None, str]]) -> bytes:
         z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
         z.writestr("word/document.xml", xml)
     return buf.getvalue()
+
+
+def labelled_set(root: Path, n_docs: int = 300, n_queries: int = 60) -> Path:
+    """A BEIR-layout folder: generated documents, each query a paraphrase-free sample of its
+    target's rarer words (the test's own small labelled set, so CI needs no public data)."""
+    rng = random.Random(3)
+    (root / "qrels").mkdir(parents=True)
+    docs = {f"d{i}": generated_corpus(120, seed=1000 + i) for i in range(n_docs)}
+    with open(root / "corpus.jsonl", "w", encoding="utf-8") as f:
+        for k, v in docs.items():
+            f.write(json.dumps({"_id": k, "title": "", "text": v}) + "\n")
+    qrels = []
+    with open(root / "queries.jsonl", "w", encoding="utf-8") as f:
+        for q in range(n_queries):
+            target = f"d{rng.randrange(n_docs)}"
+            words = [w.strip(".,!?") for w in docs[target].split() if len(w) > 6]
+            f.write(json.dumps({"_id": f"q{q}", "text": " ".join(rng.sample(words, 4))}) + "\n")
+            qrels.append(f"q{q}\t{target}\t1")
+    (root / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "\n".join(qrels) + "\n"
+    )
+    return root

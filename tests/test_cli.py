@@ -55,3 +55,16 @@ def test_usage_errors_exit_2_with_one_line(run_cli, args, needle) -> None:
     assert needle in r.stderr
     assert "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_eval_retrieval_on_a_labelled_set(run_cli, tmp_path) -> None:
+    from filemakers import labelled_set
+
+    root = labelled_set(tmp_path / "set", 200, 30)
+    r = run_cli("eval", "retrieval", str(root), "--json", "embedder.name=none")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert [row["mode"] for row in rows] == ["bm25"]
+    assert rows[0]["ndcg@10"] > 0.8 and rows[0]["queries"] == 30
+    bad = run_cli("eval", "retrieval", str(tmp_path / "nowhere"))
+    assert bad.returncode == 1 and "corpus.jsonl" in bad.stderr

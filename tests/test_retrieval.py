@@ -4,14 +4,13 @@ evaluation on a labelled set the test generates."""
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import random
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from filemakers import labelled_set
 
 from myai import ContextManager, EmbedderMismatchError
 from myai.corpus import generated_corpus
@@ -163,30 +162,8 @@ def test_no_vectors_without_embedder() -> None:
             cm.search_context("alpha", mode="hybrid")
 
 
-def _labelled_set(root: Path, n_docs: int = 300, n_queries: int = 60) -> Path:
-    """A BEIR-layout folder: generated documents, each query a paraphrase-free sample of its
-    target's rarer words (the test's own small labelled set, so CI needs no public data)."""
-    rng = random.Random(3)
-    (root / "qrels").mkdir(parents=True)
-    docs = {f"d{i}": generated_corpus(120, seed=1000 + i) for i in range(n_docs)}
-    with open(root / "corpus.jsonl", "w", encoding="utf-8") as f:
-        for k, v in docs.items():
-            f.write(json.dumps({"_id": k, "title": "", "text": v}) + "\n")
-    qrels = []
-    with open(root / "queries.jsonl", "w", encoding="utf-8") as f:
-        for q in range(n_queries):
-            target = f"d{rng.randrange(n_docs)}"
-            words = [w.strip(".,!?") for w in docs[target].split() if len(w) > 6]
-            f.write(json.dumps({"_id": f"q{q}", "text": " ".join(rng.sample(words, 4))}) + "\n")
-            qrels.append(f"q{q}\t{target}\t1")
-    (root / "qrels" / "test.tsv").write_text(
-        "query-id\tcorpus-id\tscore\n" + "\n".join(qrels) + "\n"
-    )
-    return root
-
-
 def test_beir_evaluation_on_a_generated_set(tmp_path: Path) -> None:
-    data = load_beir(_labelled_set(tmp_path / "set"))
+    data = load_beir(labelled_set(tmp_path / "set"))
     assert len(data.corpus) == 300 and len(data.qrels) == 60
     res = evaluate(
         data,
@@ -208,7 +185,7 @@ def test_beir_evaluation_on_a_generated_set(tmp_path: Path) -> None:
 def test_load_beir_errors(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"corpus\.jsonl"):
         load_beir(tmp_path)
-    root = _labelled_set(tmp_path / "set", 5, 2)
+    root = labelled_set(tmp_path / "set", 5, 2)
     (root / "corpus.jsonl").write_text('{"_id": "x"\n')
     with pytest.raises(ValueError, match=r"corpus.jsonl:1"):
         load_beir(root)

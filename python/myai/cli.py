@@ -121,6 +121,18 @@ def _parser() -> _Parser:
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s = sub.add_parser("stats", help="context, compression and backend statistics")
     s.add_argument("--json", action="store_true", help="machine-readable output")
+    s = sub.add_parser(
+        "eval",
+        help="measure retrieval quality on a labelled set",
+        description="eval retrieval PATH: ingests a BEIR-layout folder (corpus.jsonl, "
+        "queries.jsonl, qrels/test.tsv) into a fresh in-memory store configured like the "
+        "scenario, and prints nDCG@10, recall@10, recall@100 and MRR@10 per search mode.",
+    )
+    s.add_argument("what", choices=["retrieval"])
+    s.add_argument("path", metavar="PATH")
+    s.add_argument("--modes", default="bm25,vector,hybrid", help="comma-separated search modes")
+    s.add_argument("--max-queries", type=int, default=None, help="score only the first N queries")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 
 
@@ -198,8 +210,42 @@ def _cmd_stats(cfg: DictConfig, ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(cfg: DictConfig, ns: argparse.Namespace) -> int:
+    from myai.context import ContextManager
+    from myai.retrieval import evaluate, load_beir
+
+    data = load_beir(ns.path)
+    probe = ContextManager.from_config(cfg, storage_dir=None)
+    modes = [m.strip() for m in ns.modes.split(",") if m.strip()]
+    if probe._vectors is None:
+        modes = [m for m in modes if m == "bm25"] or ["bm25"]
+    # The whole set is held (capacity is not what is measured), every abstract indexed.
+    results = evaluate(
+        data,
+        lambda: ContextManager.from_config(cfg, storage_dir=None, dedup=False, max_tokens=1 << 40),
+        modes=modes,
+        max_queries=ns.max_queries,
+    )
+    rows = [
+        {"set": data.name, "scenario": cfg.scenario_name, "mode": r.mode, **r.scores,
+         "ingest_s": r.ingest_s, "query_ms_p50": r.query_ms_p50, "queries": r.queries}
+        for r in results
+    ]  # fmt: skip
+    if ns.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'set':<10}{'scenario':<17}{'mode':<8}{'nDCG@10':>9}{'R@10':>8}{'R@100':>8}"
+          f"{'MRR@10':>8}{'ingest s':>10}{'query ms':>10}")  # fmt: skip
+    for r in rows:
+        print(f"{r['set']:<10}{r['scenario']:<17}{r['mode']:<8}{r['ndcg@10']:>9.4f}"
+              f"{r['recall@10']:>8.4f}{r['recall@100']:>8.4f}{r['mrr@10']:>8.4f}"
+              f"{r['ingest_s']:>10.2f}{r['query_ms_p50']:>10.2f}")  # fmt: skip
+    return 0
+
+
 _COMMANDS: dict[str, Callable[[DictConfig, argparse.Namespace], int]] = {
     "stats": _cmd_stats,
+    "eval": _cmd_eval,
     "ingest": _verbs.cmd_ingest,
     "teach": _verbs.cmd_teach,
     "correct": _verbs.cmd_correct,
