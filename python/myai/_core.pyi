@@ -431,3 +431,22 @@ class ZstdCodec:
         frame or one over ``max_size`` bytes (default 1 GiB)."""
 
 # --- end compress ---
+
+# --- embed ---
+import numpy as np  # noqa: E402
+import numpy.typing as npt  # noqa: E402
+
+def static_embed(
+    tokenizer: Tokenizer, table: npt.NDArray[np.float32], texts: Sequence[str]
+) -> npt.NDArray[np.float32]:
+    """Static embeddings of ``texts``: each text's WordPiece ids (``tokenizer.encode``, no
+    special tokens) select rows of ``table`` (one row per token id, weights folded in), which
+    are summed and scaled to unit length. Returns a float32 array of shape
+    ``(len(texts), table.shape[1])``; a text without tokens gets a zero row.
+
+    Texts are embedded in parallel with the GIL released. ``table`` must be a 2-D, float32,
+    C-contiguous numpy array with at least ``tokenizer.vocab_size`` rows (it is read in place,
+    never copied); anything else raises ValueError saying how to fix it.
+    """
+
+# --- end embed ---

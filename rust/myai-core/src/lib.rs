@@ -5,6 +5,7 @@
 pub mod chunk;
 pub mod compress;
 pub mod dedup;
+pub mod embed;
 pub mod error;
 pub mod index;
 pub mod normalize;

@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 mod chunk;
 mod compress;
 mod dedup;
+mod embed;
 mod index;
 mod normalize;
 mod tokens;
@@ -67,6 +68,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     tokens::register(m)?;
     chunk::register(m)?;
     dedup::register(m)?;
+    embed::register(m)?;
     index::register(m)?;
     compress::register(m)?;
     Ok(())
