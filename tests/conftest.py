@@ -12,8 +12,22 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session")
+def models_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Model files shared by the CLI tests ($MYAI_MODELS): the static embedding table is
+    derived once per session, here, instead of in every test's fresh MYAI_HOME."""
+    home = tmp_path_factory.mktemp("models")
+    try:
+        from myai.embedders import get_embedder
+
+        get_embedder("static", home)
+    except FileNotFoundError:
+        pass  # the MiniLM package is missing: the store runs BM25-only
+    return home
+
+
 @pytest.fixture
-def run_cli(tmp_path: Path):
+def run_cli(tmp_path: Path, models_home: Path):
     """Runs ``python -m myai ARGS`` in a subprocess from an empty folder, with MYAI_HOME in tmp."""
 
     def run(
@@ -22,7 +36,7 @@ def run_cli(tmp_path: Path):
         env: dict[str, str] | None = None,
         stdin: str | None = None,
     ):
-        e = dict(os.environ, MYAI_HOME=str(tmp_path / "home"))
+        e = dict(os.environ, MYAI_HOME=str(tmp_path / "home"), MYAI_MODELS=str(models_home))
         e.pop("MYAI_API_KEY", None)
         if env:
             e.update(env)

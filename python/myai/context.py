@@ -313,9 +313,24 @@ class ContextManager:
 
     @classmethod
     def from_config(cls, cfg: Any, **kwargs: Any) -> ContextManager:
-        """A store configured by a composed myai configuration (DictConfig or MyaiConfig)."""
+        """A store configured by a composed myai configuration (DictConfig or MyaiConfig):
+        context, compression, retrieval and embedder groups. Model files (the extracted
+        MiniLM, the derived static table) live under ``data_dir/models`` or ``$MYAI_MODELS``."""
         c = cfg.context
         storage = c.storage_dir if c.persist_to_disk else None
+        emb_name = str(getattr(cfg.embedder.name, "value", cfg.embedder.name))
+        embedder = rerank = None
+        if emb_name != "none" and cfg.retrieval.hybrid and "embedder" not in kwargs:
+            from myai.embedders import get_embedder
+
+            models = os.environ.get("MYAI_MODELS") or cfg.data_dir
+            try:
+                embedder = get_embedder(emb_name, models)
+                if cfg.retrieval.rerank:
+                    rerank = embedder if emb_name == "minilm" else get_embedder("minilm", models)
+            except (FileNotFoundError, ImportError, NotImplementedError) as e:
+                log.warning("embedder %s unavailable (%s): searching with BM25 only", emb_name, e)
+                embedder = rerank = None
         args: dict[str, Any] = dict(
             max_tokens=c.max_tokens,
             chunk_size=c.chunk_size,
@@ -333,6 +348,12 @@ class ContextManager:
             bm25_k1=cfg.retrieval.bm25.k1,
             bm25_b=cfg.retrieval.bm25.b,
             cache_mb=min(float(cfg.cache.size_mb), 256.0) if cfg.cache.enabled else 4.0,
+            embedder=embedder,
+            rerank_embedder=rerank,
+            vector_dtype=str(
+                getattr(cfg.embedder.quantization, "value", cfg.embedder.quantization)
+            ),
+            fusion=str(getattr(cfg.retrieval.fusion, "value", cfg.retrieval.fusion)),
         )
         args.update(kwargs)
         return cls(**args)
