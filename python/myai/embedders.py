@@ -65,7 +65,7 @@ def get_embedder(name: str, data_dir: Path | str, **opts: Any) -> Embedder | Non
 
     ``data_dir`` holds the extracted model and the derived static table. Options: for
     "static" ``dim`` (256), ``max_vocab`` (derive from the first N tokens only: tests),
-    ``progress`` (True: a bar on stderr while deriving); for "minilm" ``batch_size`` (32).
+    ``progress`` (True: a bar on stderr while deriving); for "minilm" ``batch_size`` (16).
     """
     data_dir = Path(data_dir)
     if name == "none":
@@ -265,7 +265,7 @@ class MiniLMEmbedder:
 
     name = "minilm"
 
-    def __init__(self, model_dir: Path, batch_size: int = 32) -> None:
+    def __init__(self, model_dir: Path, batch_size: int = 16) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         self.model_dir = Path(model_dir)
@@ -456,7 +456,7 @@ class StaticEmbedder:
     def _read_cache(npy: Path, meta_path: Path, want: dict[str, Any], rows: int) -> F32 | None:
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            if any(meta.get(k) != v for k, v in want.items()):
+            if not isinstance(meta, dict) or any(meta.get(k) != v for k, v in want.items()):
                 return None
             if meta.get("table_sha256") != _sha256_file(npy):
                 return None
