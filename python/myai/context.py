@@ -326,8 +326,10 @@ class ContextManager:
             models = os.environ.get("MYAI_MODELS") or cfg.data_dir
             try:
                 embedder = get_embedder(emb_name, models)
-                if cfg.retrieval.rerank:
-                    rerank = embedder if emb_name == "minilm" else get_embedder("minilm", models)
+                # Rerank re-scores with a stronger model than the one that made the vectors;
+                # with MiniLM vectors already (max_quality) the fusion has its signal.
+                if cfg.retrieval.rerank and emb_name != "minilm":
+                    rerank = get_embedder("minilm", models)
             except (FileNotFoundError, ImportError, NotImplementedError) as e:
                 log.warning("embedder %s unavailable (%s): searching with BM25 only", emb_name, e)
                 embedder = rerank = None
