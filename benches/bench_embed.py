@@ -31,7 +31,7 @@ def chunks(corpus_1m: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    keep = os.environ.get("MYAI_EMBED_DATA")
+    keep = os.environ.get("MYAI_EMBED_DATA") or os.environ.get("MYAI_MODELS")
     return Path(keep) if keep else tmp_path_factory.mktemp("embed")
 
 

@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 def models_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Model files shared by the CLI tests ($MYAI_MODELS): the static embedding table is
     derived once per session, here, instead of in every test's fresh MYAI_HOME."""
-    home = tmp_path_factory.mktemp("models")
+    shared = os.environ.get("MYAI_MODELS")
+    home = Path(shared) if shared else tmp_path_factory.mktemp("models")
     try:
         from myai.embedders import get_embedder
 
