@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from bench_index import build_tantivy
 
 from myai import ContextManager, _core
 from myai.corpus import generated_corpus
@@ -124,25 +125,10 @@ def test_add_chromadb(benchmark, chunks: list[str], tmpdir_: Path) -> None:
     benchmark.pedantic(add, rounds=3, iterations=1, warmup_rounds=0)
 
 
-def _tantivy_index(tantivy, chunks: list[str]):  # type: ignore[no-untyped-def]
-    """A tantivy index of the chunks in RAM (one text field, not stored), committed."""
-    sb = tantivy.SchemaBuilder()
-    sb.add_text_field("body", stored=False)
-    index = tantivy.Index(sb.build())
-    w = index.writer(heap_size=200_000_000, num_threads=2)
-    for c in chunks:
-        w.add_document(tantivy.Document(body=c))
-    w.commit()
-    index.reload()
-    return index
-
-
 @pytest.mark.benchmark(group="context-add-1M")
 def test_add_tantivy_in_ram(benchmark, chunks: list[str]) -> None:
     tantivy = pytest.importorskip("tantivy")
-    benchmark.pedantic(
-        lambda: _tantivy_index(tantivy, chunks), rounds=5, iterations=1, warmup_rounds=1
-    )
+    benchmark.pedantic(lambda: build_tantivy(chunks), rounds=5, iterations=1, warmup_rounds=1)
 
 
 @pytest.fixture(scope="module")
@@ -198,8 +184,7 @@ def test_search_sqlite_fts5(
 
 @pytest.mark.benchmark(group="context-search-1M")
 def test_search_tantivy(benchmark, chunks: list[str], queries: list[str]) -> None:
-    tantivy = pytest.importorskip("tantivy")
-    index = _tantivy_index(tantivy, chunks)
+    index = build_tantivy(chunks)
     searcher = index.searcher()
     parsed = [index.parse_query(q.lower(), ["body"]) for q in queries]
     nxt = _cycle(parsed)  # type: ignore[arg-type]
