@@ -127,7 +127,6 @@ def test_add_chromadb(benchmark, chunks: list[str], tmpdir_: Path) -> None:
 
 @pytest.mark.benchmark(group="context-add-1M")
 def test_add_tantivy_in_ram(benchmark, chunks: list[str]) -> None:
-    tantivy = pytest.importorskip("tantivy")
     benchmark.pedantic(lambda: build_tantivy(chunks), rounds=5, iterations=1, warmup_rounds=1)
 
 
