@@ -1,26 +1,12 @@
 //! Bindings of `myai_core::chunk`.
 
-use std::sync::{Arc, OnceLock};
-
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 use rayon::prelude::*;
 
 use myai_core::chunk::{chunk, validate, ChunkSpan};
-use myai_core::tokens::Tokenizer;
 
-use crate::tokens::PyTokenizer;
-
-/// The tokenizer to count with: the given one, else the shared calibrated estimator.
-pub(crate) fn counter_of(tokenizer: Option<&PyTokenizer>) -> Arc<Tokenizer> {
-    static ESTIMATOR: OnceLock<Arc<Tokenizer>> = OnceLock::new();
-    match tokenizer {
-        Some(t) => t.inner.clone(),
-        None => ESTIMATOR
-            .get_or_init(|| Arc::new(Tokenizer::estimator()))
-            .clone(),
-    }
-}
+use crate::tokens::{counter_of, PyTokenizer};
 
 fn spans_to_py<'py>(
     py: Python<'py>,

@@ -9,8 +9,7 @@ use myai_core::compress::{
 };
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 
-use crate::chunk::counter_of;
-use crate::tokens::PyTokenizer;
+use crate::tokens::{counter_of, PyTokenizer};
 
 #[pyfunction]
 #[pyo3(signature = (text, chunks, duplicates = None, tokenizer = None, level = Some(3)))]

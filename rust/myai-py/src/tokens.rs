@@ -91,7 +91,8 @@ impl PyTokenizer {
     }
 }
 
-fn pick(tokenizer: Option<PyRef<'_, PyTokenizer>>) -> Arc<Tokenizer> {
+/// The tokenizer to count with: the given one, else the shared calibrated estimator.
+pub(crate) fn counter_of(tokenizer: Option<&PyTokenizer>) -> Arc<Tokenizer> {
     tokenizer.map_or_else(estimator, |t| t.inner.clone())
 }
 
@@ -102,7 +103,7 @@ fn count_tokens(
     text: &str,
     tokenizer: Option<PyRef<'_, PyTokenizer>>,
 ) -> PyResult<usize> {
-    let t = pick(tokenizer);
+    let t = counter_of(tokenizer.as_deref());
     crate::detach(py, || Ok(t.count(text)))
 }
 
@@ -113,7 +114,7 @@ fn count_tokens_batch(
     texts: Vec<PyBackedStr>,
     tokenizer: Option<PyRef<'_, PyTokenizer>>,
 ) -> PyResult<Vec<usize>> {
-    let t = pick(tokenizer);
+    let t = counter_of(tokenizer.as_deref());
     count_batch(py, &t, &texts)
 }
 
