@@ -123,6 +123,7 @@ class _Turn:
     question: str
     answer: str
     interaction_id: str
+    canned: bool = False
 
 
 @dataclass
@@ -346,6 +347,9 @@ class Assistant:
         if result is None and not text:
             text = f"Sorry, no answer could be generated: {error}"
         text = _attribute(text, sources)
+        said = "".join(pieces).rstrip()
+        if pieces and text.startswith(said) and len(text) > len(said):
+            yield text[len(said) :]  # the citation markers added by attribution
         ans = Answer(
             text,
             sources,
@@ -438,6 +442,8 @@ class Assistant:
     def _history_messages(self, s: _Session) -> list[dict[str, str]]:
         out: list[dict[str, str]] = []
         for t in s.turns[-self.history_limit :] if self.history_limit > 0 else []:
+            if t.canned:  # small talk tells the model nothing
+                continue
             out.append({"role": "user", "content": t.question})
             out.append({"role": "assistant", "content": t.answer})
         return out
@@ -445,7 +451,8 @@ class Assistant:
     def _record(self, ans: Answer, s: _Session, t0: float, user_id: str | None) -> Answer:
         ans.processing_time_ms = (time.perf_counter() - t0) * 1e3
         with self._lock:
-            s.turns.append(_Turn(ans.question, ans.response, ans.interaction_id))
+            canned = ans.backend == "myai"
+            s.turns.append(_Turn(ans.question, ans.response, ans.interaction_id, canned))
             if self.history_limit >= 0 and len(s.turns) > self.history_limit:
                 old = s.turns[: len(s.turns) - self.history_limit]
                 del s.turns[: len(old)]

@@ -20,6 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from myai import cli_chat as _chat
 from myai import cli_verbs as _verbs
 from myai.errors import ConfigError, MyaiError
 
@@ -66,6 +67,23 @@ def _parser() -> _Parser:
         help="print the composed configuration and exit",
     )
     sub = p.add_subparsers(dest="verb", metavar="VERB")
+    s = sub.add_parser(
+        "chat",
+        help="the interactive assistant (the default verb); one answer per line when piped",
+        description="Talks with your memory. On a terminal: streamed answers with sources, "
+        "line editing and history, and the verbs inside (type help). With stdin not a "
+        "terminal: one question per line, one answer per question.",
+    )
+    s = sub.add_parser(
+        "ask",
+        help="one answer with its sources, then exit",
+        description="Answers QUESTION from the memory with the configured backend (auto: "
+        "Ollama, a GPU, llama.cpp with the default model, else extractive) and lists the "
+        "sources. Exit status 1 if no backend could answer.",
+    )
+    s.add_argument("question", metavar="QUESTION")
+    s.add_argument("--no-stream", action="store_true", help="print the answer when complete")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
     s = sub.add_parser(
         "ingest",
         help="add files or folders (txt, md, json, jsonl, csv, pdf, docx, html, code)",
@@ -180,10 +198,15 @@ def _cmd_stats(cfg: DictConfig, ns: argparse.Namespace) -> int:
         info["compression"] = st["compression"]
     else:
         info["context"]["total_documents"] = 0
+    info["backend"] = _backend_status(cfg)
     if ns.json:
         print(json.dumps(info, indent=2, default=str))
         return 0
     print(f"myai {info['version']} — scenario {info['scenario']}")
+    b = info["backend"]
+    print(f"  backend             {b['configured']} → {b['chosen'] or 'none'}")
+    for name, p in b["probes"].items():
+        print(f"    {name:<16}{'yes' if p['ok'] else 'no '}  {p['reason']}")
     print(f"  data_dir            {info['data_dir']}")
     c = info["context"]
     print(f"  storage_dir         {c['storage_dir']}")
@@ -208,6 +231,19 @@ def _cmd_stats(cfg: DictConfig, ns: argparse.Namespace) -> int:
                 f"context {t['context_ratio']:.2f}:1"
             )
     return 0
+
+
+def _backend_status(cfg: DictConfig) -> dict[str, Any]:
+    """What ``auto`` would choose now and why, from the cheap probes (no model is loaded)."""
+    from myai.backends import AUTO_ORDER, probe_backend
+
+    name = str(getattr(cfg.backend.name, "value", cfg.backend.name))
+    probes = {}
+    for cand in AUTO_ORDER if name == "auto" else (name,):
+        ok, why = probe_backend(cand, cfg.backend)
+        probes[cand] = {"ok": ok, "reason": why}
+    chosen = next((n for n, p in probes.items() if p["ok"]), None)
+    return {"configured": name, "model": cfg.backend.model, "chosen": chosen, "probes": probes}
 
 
 def _cmd_eval(cfg: DictConfig, ns: argparse.Namespace) -> int:
@@ -245,6 +281,8 @@ def _cmd_eval(cfg: DictConfig, ns: argparse.Namespace) -> int:
 
 _COMMANDS: dict[str, Callable[[DictConfig, argparse.Namespace], int]] = {
     "stats": _cmd_stats,
+    "chat": _chat.cmd_chat,
+    "ask": _chat.cmd_ask,
     "eval": _cmd_eval,
     "ingest": _verbs.cmd_ingest,
     "teach": _verbs.cmd_teach,
@@ -267,9 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ns.cfg == "job":
             print(OmegaConf.to_yaml(cfg), end="")
             return 0
-        if ns.verb is None:
-            parser.print_help()
-            return 0
+        if ns.verb is None:  # the default verb
+            ns = parser.parse_args(["chat"])
         return _COMMANDS[ns.verb](cfg, ns)
     except (_UsageError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -19,7 +19,14 @@ from omegaconf import DictConfig
 
 from myai.errors import MyaiError
 
-__all__ = ["cmd_correct", "cmd_forget", "cmd_ingest", "cmd_remember", "cmd_teach"]
+__all__ = [
+    "cmd_correct",
+    "cmd_forget",
+    "cmd_ingest",
+    "cmd_remember",
+    "cmd_teach",
+    "shared_store",
+]
 
 
 def _tty() -> bool:
@@ -37,11 +44,29 @@ def _console() -> Any:
     return Console()
 
 
+_SHARED: list[Any] = []
+
+
+@contextlib.contextmanager
+def shared_store(cm: Any) -> Iterator[None]:
+    """Inside this block every verb works on ``cm`` (the chat's open store) instead of opening
+    the configured one, whose writer lock the chat holds."""
+    _SHARED.append(cm)
+    try:
+        yield
+    finally:
+        _SHARED.pop()
+
+
 @contextlib.contextmanager
 def _store(cfg: DictConfig, *, write: bool) -> Iterator[Any]:
     """The configured store, closed (saved, lock released) on the way out. Read-only use of
     a store that does not exist yet gives an empty in-memory one."""
     from myai.context import DB_NAME, ContextManager
+
+    if _SHARED:
+        yield _SHARED[-1]
+        return
 
     path = Path(cfg.context.storage_dir).expanduser()
     if not write and cfg.context.persist_to_disk and (path / DB_NAME).is_file():
