@@ -29,7 +29,7 @@ from myai.context import ContextManager
 from myai.intent import detect_intent
 from myai.sentences import content_words, rank_sentences
 
-__all__ = ["Answer", "Assistant", "ResponseCache"]
+__all__ = ["Answer", "Assistant", "ResponseCache", "check_question"]
 
 log = logging.getLogger(__name__)
 
@@ -241,18 +241,7 @@ class Assistant:
     # ----------------------------------------------------------------- the pipeline
 
     def _check_question(self, question: Any) -> str:
-        if not isinstance(question, str):
-            raise TypeError(f"question must be a str, got {type(question).__name__}")
-        q = _core.normalize(question).strip()
-        if not q:
-            raise ValueError("the question is empty")
-        if len(q) > self.max_question_chars:
-            raise ValueError(
-                f"the question is {len(q):,} characters, over the limit of "
-                f"{self.max_question_chars:,} (assistant.max_question_chars): store long text "
-                "with ingest and ask about it"
-            )
-        return q
+        return check_question(question, self.max_question_chars)
 
     def _session(self, sid: str) -> _Session:
         s = self._sessions.get(sid)
@@ -552,6 +541,21 @@ class Assistant:
             text, name, meta, "conversation", importance=IMPORTANCE_CORRECTION, pinned=True
         )
         self._emit({"event": "correction", **meta})
+
+
+def check_question(question: Any, max_chars: int) -> str:
+    """The question normalised and stripped; TypeError / ValueError naming what is wrong."""
+    if not isinstance(question, str):
+        raise TypeError(f"question must be a str, got {type(question).__name__}")
+    q = _core.normalize(question).strip()
+    if not q:
+        raise ValueError("the question is empty")
+    if len(q) > max_chars:
+        raise ValueError(
+            f"the question is {len(q):,} characters, over the limit of {max_chars:,} "
+            "(assistant.max_question_chars): store long text with ingest and ask about it"
+        )
+    return q
 
 
 def _attribute(text: str, sources: list[dict[str, Any]]) -> str:

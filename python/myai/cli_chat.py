@@ -142,6 +142,12 @@ def _answer(a: Any, question: str, session: str | None, *, stream: bool, console
 def cmd_ask(cfg: DictConfig, ns: argparse.Namespace) -> int:
     setup_logging(cfg)
     console = None if ns.json else cli_verbs._console()
+    try:  # an empty or oversized question is a usage error (exit 2), found before any loading
+        from myai.assistant import check_question
+
+        check_question(ns.question, int(cfg.assistant.max_question_chars))
+    except ValueError as e:
+        raise cli_verbs._usage(f"ask: {e}") from None
     with open_assistant(cfg, write=False) as a:
         if ns.json:
             ans = a.ask(ns.question)

@@ -263,6 +263,7 @@ class ContextManager:
         self._next_chunk = 1
         self._next_doc = 1
         self._version = 0
+        self._changes = 0  # mutations in this process (the version of an in-memory store)
         self._snapshot_version = -1
         # Blocks written before the store has its dictionary: fast level 1, recompressed with the
         # dictionary at the first big save.
@@ -1008,6 +1009,7 @@ class ContextManager:
         if old is not None:
             self._forget(old.id, keep_near=True)
         self._docs[doc_id] = doc
+        self._changes += 1
         self._by_name[name] = doc_id
         self._importances = None
         self._next_doc = doc_id + 1
@@ -1110,6 +1112,7 @@ class ContextManager:
     def _forget(self, doc_id: int, keep_near: bool = False) -> None:
         """Drops a document from the in-memory state (its rows are already gone)."""
         d = self._docs.pop(doc_id, None)
+        self._changes += 1
         if d is None:
             return
         self._importances = None
@@ -1181,6 +1184,7 @@ class ContextManager:
         return done
 
     def _summarize_doc(self, d: _Doc) -> None:
+        self._changes += 1
         text = self._document_text(d)
         budget = max(32, min(512, d.tokens // 10))
         sents = key_sentences(text, budget - 24, self.tokenizer.count_tokens)
@@ -1216,6 +1220,7 @@ class ContextManager:
         self._check_writable()
         with self._lock:
             d = self._docs.get(document_id)
+            self._changes += 1
             if d is None or d.state != "summarized":
                 return False
             summary_ids = [c for c in d.chunk_ids if self._chunks[c].ord < 0]
@@ -1427,9 +1432,10 @@ class ContextManager:
 
     @property
     def version(self) -> int:
-        """The memory's version: bumped by every change (answer caches are keyed by it)."""
+        """The memory's version: it changes with every change of the memory (answer caches
+        are keyed by it); a read-only follower sees the writer's."""
         self._maybe_reload()
-        return self._version
+        return self._version if self._db is not None else self._changes
 
     @property
     def total_tokens(self) -> int:

@@ -52,7 +52,7 @@ _WH = re.compile(
     re.I,
 )
 _TECH = re.compile(
-    r"\b(code|function|method|class|api|error|exception|traceback|bug|compile|python|rust|java|"
+    r"\b(source code|codebase|code snippet|function|method|class|api|error|exception|traceback|bug|compile|python|rust|java|"
     r"javascript|sql|database|server|config|configuration|install|command|cli|http|json|yaml|"
     r"regex|docker|linux|git|stack ?trace|segfault|library|module|package|import|variable|"
     r"endpoint|query|algorithm|thread|memory leak|kernel|gpu|cpu)\b|[(){};=<>]|`|\w+\.\w+\(",

@@ -53,8 +53,9 @@ class ChatOptions:
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
     # For the extractive backend (and any that can use them): the retrieved passages the
-    # prompt quotes, as the Assistant's source records ({"text", "document_name", ...}).
-    sources: list[dict[str, Any]] = field(default_factory=list)
+    # prompt quotes, as the Assistant's source records ({"text", "document_name", ...});
+    # None when the caller retrieved nothing itself (a bare chat call).
+    sources: list[dict[str, Any]] | None = None
     question: str | None = None
 
 

@@ -61,7 +61,7 @@ class ExtractiveBackend:
         if question is None:
             question = next((m["content"] for m in reversed(msgs) if m["role"] == "user"), "")
         sources = o.sources
-        if not sources:  # a bare chat call: quote from what the conversation itself holds
+        if sources is None:  # a bare chat call: quote from what the conversation itself holds
             sources = [{"text": m["content"], "n": i + 1} for i, m in enumerate(msgs)
                        if m["role"] != "assistant" and m["content"] != question]  # fmt: skip
         text = self.answer(question, sources)
