@@ -171,7 +171,7 @@ class Assistant:
         self.persona = str(a.persona)
         self.history_limit = int(a.conversation_history_limit)
         self.context_tokens = int(a.context_tokens)
-        self.packing = str(a.packing)
+        self.packing = str(getattr(a.packing, "value", a.packing))
         self.faq_threshold = float(a.faq_threshold)
         self.max_question_chars = int(a.max_question_chars)
         self.top_k = int(cfg.retrieval.top_k)
@@ -193,6 +193,9 @@ class Assistant:
         self._lock = threading.RLock()
         self.counts: dict[str, int] = {"interactions": 0, "faq": 0, "errors": 0}
         self.last_interaction: dict[str, Any] | None = None
+        # Extra ChatOptions fields for every generation (benchmarks: ignore_eos, seed).
+        self.chat_options: dict[str, Any] = {}
+        self.last_messages: list[dict[str, str]] = []
 
     # ----------------------------------------------------------------- public API
 
@@ -315,7 +318,9 @@ class Assistant:
         retrieval_ms = (time.perf_counter() - t_r) * 1e3
         messages = [{"role": "system", "content": self.persona}, *history]
         messages.append({"role": "user", "content": self._user_message(q, packed, session)})
-        opts = ChatOptions(max_tokens=self.max_tokens, sources=sources, question=q)
+        opts = ChatOptions(max_tokens=self.max_tokens, sources=sources, question=q,
+                           **self.chat_options)  # fmt: skip
+        self.last_messages = messages
         pieces: list[str] = []
         result: ChatResult | None = None
         error: str | None = None
@@ -392,8 +397,9 @@ class Assistant:
             weights = [1.0 / (1.0 + 0.15 * i) for i in range(len(hits))]
             ranked = rank_sentences(q, texts, weights)
             best = ranked[0].score if ranked else 0.0
+            fill = self.packing == "fill"  # the budget filled, best sentences first
             for s in ranked:
-                if s.score <= 0 or s.score < 0.2 * best:
+                if not fill and (s.score <= 0 or s.score < 0.2 * best):
                     break
                 n = self._count(s.text) + (8 if s.passage not in chosen else 1)
                 if used + n > budget:

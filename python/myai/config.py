@@ -60,6 +60,12 @@ class Fusion(str, Enum):
     weighted = "weighted"
 
 
+class Packing(str, Enum):
+    sentences = "sentences"
+    fill = "fill"
+    chunks = "chunks"
+
+
 class CompressionStrategy(str, Enum):
     conservative = "conservative"
     adaptive = "adaptive"
@@ -148,7 +154,9 @@ class AssistantConfig:
     )
     conversation_history_limit: int = 10  # turns kept verbatim; older ones are summarised
     context_tokens: int = 0  # packed context budget (0: what the model's window leaves)
-    packing: str = "sentences"  # sentences | chunks
+    # sentences: the sentences that bear on the question; fill: the best sentences until the
+    # budget is full; chunks: whole retrieved chunks.
+    packing: Packing = Packing.sentences
     faq_threshold: float = 0.85  # similarity above which a taught answer is returned as is
     max_question_chars: int = 32768
 

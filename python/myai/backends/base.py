@@ -52,6 +52,8 @@ class ChatOptions:
     top_p: float | None = None
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+    # Generate exactly max_tokens (the end-of-turn token suppressed): for benchmarks.
+    ignore_eos: bool = False
     # For the extractive backend (and any that can use them): the retrieved passages the
     # prompt quotes, as the Assistant's source records ({"text", "document_name", ...});
     # None when the caller retrieved nothing itself (a bare chat call).

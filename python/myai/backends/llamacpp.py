@@ -189,7 +189,8 @@ class LlamaCppBackend:
                 f"n_ctx={self.n_ctx} by {len(tokens) - self.n_ctx + 1}"
             )
         max_tokens = max(1, min(max_tokens, room))
-        it = self._generate(tokens, stop + list(o.stop), max_tokens, o)
+        stop = [] if o.ignore_eos else stop + list(o.stop)
+        it = self._generate(tokens, stop, max_tokens, o)
         if stream:
             return it
         text: list[str] = []
@@ -217,6 +218,7 @@ class LlamaCppBackend:
                     stop=stop,
                     seed=o.seed,
                     stream=True,
+                    logit_bias={self._llm.token_eos(): -1e9} if o.ignore_eos else None,
                 )
                 for ch in chunks:
                     c = ch["choices"][0]
