@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import io
 import json
-import random
 import zipfile
 from pathlib import Path
 
-from myai.corpus import generated_corpus
+from myai.corpus import generated_labelled_set
 
 
 def tiny_pdf(text: str) -> bytes:
@@ -54,22 +53,17 @@ def tiny_docx(paragraphs: list[tuple[str | None, str]]) -> bytes:
 
 
 def labelled_set(root: Path, n_docs: int = 300, n_queries: int = 60) -> Path:
-    """A BEIR-layout folder: generated documents, each query a paraphrase-free sample of its
-    target's rarer words (the test's own small labelled set, so CI needs no public data)."""
-    rng = random.Random(3)
+    """The generated labelled set (myai.corpus) written as a BEIR-layout folder."""
+    data = generated_labelled_set(n_docs, n_queries)
     (root / "qrels").mkdir(parents=True)
-    docs = {f"d{i}": generated_corpus(120, seed=1000 + i) for i in range(n_docs)}
     with open(root / "corpus.jsonl", "w", encoding="utf-8") as f:
-        for k, v in docs.items():
-            f.write(json.dumps({"_id": k, "title": "", "text": v}) + "\n")
-    qrels = []
+        for k, (title, text) in data.corpus.items():
+            f.write(json.dumps({"_id": k, "title": title, "text": text}) + "\n")
     with open(root / "queries.jsonl", "w", encoding="utf-8") as f:
-        for q in range(n_queries):
-            target = f"d{rng.randrange(n_docs)}"
-            words = [w.strip(".,!?") for w in docs[target].split() if len(w) > 6]
-            f.write(json.dumps({"_id": f"q{q}", "text": " ".join(rng.sample(words, 4))}) + "\n")
-            qrels.append(f"q{q}\t{target}\t1")
+        for k, q in data.queries.items():
+            f.write(json.dumps({"_id": k, "text": q}) + "\n")
+    rows = [f"{q}\t{d}\t{r}" for q, rel in data.qrels.items() for d, r in rel.items()]
     (root / "qrels" / "test.tsv").write_text(
-        "query-id\tcorpus-id\tscore\n" + "\n".join(qrels) + "\n"
+        "query-id\tcorpus-id\tscore\n" + "\n".join(rows) + "\n"
     )
     return root

@@ -14,11 +14,13 @@ import re
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "CHARS_PER_TOKEN",
     "english_corpus",
     "generated_corpus",
+    "generated_labelled_set",
     "gutenberg_body",
     "gutenberg_dir",
     "shared_data_dir",
@@ -184,3 +186,21 @@ def english_corpus(n_tokens: int, *, real: bool | None = None) -> tuple[str, str
     if real:
         raise FileNotFoundError("../shared/data/haystack/gutenberg_novels is not present")
     return cut_to_tokens(generated_corpus(int(n_tokens * 1.1)), n_tokens), "generated"
+
+
+def generated_labelled_set(n_docs: int = 300, n_queries: int = 60) -> Any:
+    """A small labelled retrieval set (a :class:`myai.retrieval.BeirSet`) made here, so the
+    checks that need one run without public data: generated documents, each query a sample of
+    four of its target's rarer words."""
+    from myai.retrieval import BeirSet
+
+    rng = random.Random(3)
+    docs = {f"d{i}": generated_corpus(120, seed=1000 + i) for i in range(n_docs)}
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    for q in range(n_queries):
+        target = f"d{rng.randrange(n_docs)}"
+        words = [w.strip(".,!?") for w in docs[target].split() if len(w) > 6]
+        queries[f"q{q}"] = " ".join(rng.sample(words, 4))
+        qrels[f"q{q}"] = {target: 1}
+    return BeirSet({k: ("", v) for k, v in docs.items()}, queries, qrels, name="generated")
