@@ -140,6 +140,19 @@ def _parser() -> _Parser:
     s = sub.add_parser("stats", help="context, compression and backend statistics")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s = sub.add_parser(
+        "bench",
+        help="measure a scenario's promise: peak RSS, ingest, search, answers, quality",
+        description="Ingests a fixed corpus (~200K tokens with ten planted facts) into a fresh "
+        "store configured by the scenario, searches and answers the ten questions about the "
+        "facts with the scenario's backend, reads the peak RSS, then scores retrieval on a "
+        "small labelled set. --all runs the four scenarios, each in its own process, and "
+        "checks the promised ordering.",
+    )
+    s.add_argument("--all", action="store_true", help="all four scenarios and the ordering")
+    s.add_argument("--questions", type=_positive, default=10, metavar="N", help="questions (10)")
+    s.add_argument("--no-quality", action="store_true", help="skip the labelled-set score")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s = sub.add_parser(
         "eval",
         help="measure retrieval quality on a labelled set",
         description="eval retrieval PATH: ingests a BEIR-layout folder (corpus.jsonl, "
@@ -246,6 +259,28 @@ def _backend_status(cfg: DictConfig) -> dict[str, Any]:
     return {"configured": name, "model": cfg.backend.model, "chosen": chosen, "probes": probes}
 
 
+def _cmd_bench(cfg: DictConfig, ns: argparse.Namespace) -> int:
+    from myai import bench
+
+    if ns.all:
+        overrides = split_overrides(sys.argv[1:])[1]
+        rows = bench.run_all(overrides, quality=not ns.no_quality)
+    else:
+        rows = [bench.run_scenario(cfg, questions=ns.questions, quality=not ns.no_quality)]
+    checks = bench.check_ordering(rows)
+    if ns.json:
+        print(json.dumps(rows[0] if not ns.all else {"rows": rows, "checks": checks}, indent=2))
+        return 0
+    print(bench.format_table(rows))
+    r0 = rows[0]
+    print(f"corpus: {r0['corpus']}, {r0['tokens']:,} tokens; backend: "
+          + ", ".join(sorted({r['backend'] for r in rows}))
+          + (f"; quality set: {r0['quality_set']}" if "quality_set" in r0 else ""))  # fmt: skip
+    for what, ok in checks:
+        print(f"  {'yes' if ok else 'NO '}  {what}")
+    return 0
+
+
 def _cmd_eval(cfg: DictConfig, ns: argparse.Namespace) -> int:
     from myai.context import ContextManager
     from myai.retrieval import evaluate, load_beir
@@ -284,6 +319,7 @@ _COMMANDS: dict[str, Callable[[DictConfig, argparse.Namespace], int]] = {
     "chat": _chat.cmd_chat,
     "ask": _chat.cmd_ask,
     "eval": _cmd_eval,
+    "bench": _cmd_bench,
     "ingest": _verbs.cmd_ingest,
     "teach": _verbs.cmd_teach,
     "correct": _verbs.cmd_correct,

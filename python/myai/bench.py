@@ -1,0 +1,246 @@
+"""``python -m myai bench``: measures whether a scenario keeps its promise.
+
+One scenario per process (peak RSS is a process's): a fixed corpus (~200K tokens of real
+prose — Gutenberg from ../shared/data when present, else generated — with ten facts planted at
+ten depths) is ingested into a fresh store configured by the scenario; the ten questions about
+the facts are searched and answered with the scenario's backend; peak RSS is read then. Then
+retrieval quality is scored on a small labelled set (a SciFact subset when present, else the
+generated set) with a store configured the same way. ``--all`` runs the four scenarios, each in
+its own process, prints the table and checks the promised ordering.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+__all__ = ["SCENARIOS", "check_ordering", "run_all", "run_scenario"]
+
+SCENARIOS = ("min_ram", "production", "max_performance", "max_quality")
+CORPUS_TOKENS = 200_000
+FACTS = [
+    ("crimson", "4711", "What is the access code of the crimson vault?"),
+    ("cobalt", "2093", "Which code opens the cobalt vault?"),
+    ("amber", "8842", "Tell me the amber vault's access code."),
+    ("violet", "1357", "What is the access code for the violet vault?"),
+    ("saffron", "6620", "What code unlocks the saffron vault?"),
+    ("indigo", "3184", "What is the indigo vault code?"),
+    ("scarlet", "9051", "Do you know the scarlet vault access code?"),
+    ("jade", "7426", "What is the jade vault's code?"),
+    ("ochre", "5398", "What is the access code of the ochre vault?"),
+    ("teal", "2765", "Remind me of the teal vault access code."),
+]
+
+
+def _peak_rss_mb() -> float:
+    """The process's peak RSS since :func:`_reset_peak` (VmHWM), else since it started."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _reset_peak() -> None:
+    """Starts the peak-RSS count afresh (Linux: clear_refs 5), so one-off work before the
+    measurement (deriving the static embedding table on first use) does not count."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def _store(cfg: DictConfig, **kw: Any) -> Any:
+    from myai.context import ContextManager
+
+    return ContextManager.from_config(cfg, **({"dedup": False, "max_tokens": 1 << 40} | kw))
+
+
+def fixed_corpus(n_tokens: int = CORPUS_TOKENS) -> tuple[str, str]:
+    """The bench's corpus with the facts planted, and where its prose came from."""
+    from myai.corpus import english_corpus
+
+    text, source = english_corpus(n_tokens)
+    paras = text.split("\n\n")
+    for depth, (color, code, _q) in enumerate(FACTS):
+        at = int(len(paras) * depth / len(FACTS)) + 1
+        paras.insert(at, f"Note for the archive: the access code of the {color} vault is {code}.")
+    return "\n\n".join(paras), source
+
+
+def labelled_set(max_queries: int = 100, max_docs: int = 1000) -> Any:
+    """A SciFact subset (its first test queries, their relevant abstracts and the first other
+    abstracts up to ``max_docs``) when ../shared/data has it, else the generated set."""
+    from myai.corpus import generated_labelled_set, shared_data_dir
+    from myai.retrieval import BeirSet, load_beir
+
+    d = shared_data_dir()
+    path = d / "retrieval" / "scifact" if d else None
+    if path is None or not path.is_dir():
+        return generated_labelled_set()
+    full = load_beir(path)
+    qids = [q for q in full.queries if q in full.qrels][:max_queries]
+    keep = {doc for q in qids for doc in full.qrels[q] if doc in full.corpus}
+    for doc in full.corpus:
+        if len(keep) >= max_docs:
+            break
+        keep.add(doc)
+    corpus = {k: v for k, v in full.corpus.items() if k in keep}
+    return BeirSet(corpus, {q: full.queries[q] for q in qids},
+                   {q: full.qrels[q] for q in qids}, name=f"scifact[{len(qids)}q/{len(corpus)}d]")  # fmt: skip
+
+
+def _pct(xs: list[float], p: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, round(p * (len(s) - 1)))]
+
+
+def run_scenario(
+    cfg: DictConfig, questions: int = len(FACTS), quality: bool = True
+) -> dict[str, Any]:
+    """Measures the composed configuration ``cfg``; returns one row of the table."""
+    from myai.assistant import Answer, Assistant
+    from myai.context import ContextManager
+    from myai.retrieval import evaluate
+
+    row: dict[str, Any] = {"scenario": cfg.scenario_name}
+    text, source = fixed_corpus()
+    row["corpus"] = source
+    tmp = Path(tempfile.mkdtemp(prefix="myai-bench-"))
+    try:
+        ContextManager.from_config(cfg, storage_dir=None).close()  # model files derived once
+        _reset_peak()
+        t0 = time.perf_counter()
+        cm = ContextManager.from_config(cfg, storage_dir=tmp / "store")
+        r = cm.add_document(text, "bench-corpus.txt")
+        cm.save()
+        row["ingest_s"] = time.perf_counter() - t0
+        row["tokens"] = r["tokens_added"]
+        qs = [q for _c, _code, q in FACTS[:questions]]
+        lat = []
+        found = 0
+        for _ in range(5):
+            for (color, code, _q), q in zip(FACTS, qs, strict=False):
+                t = time.perf_counter()
+                hits = cm.search_context(q, top_k=5)
+                lat.append((time.perf_counter() - t) * 1e6)
+                found += any(f"{color} vault is {code}" in h["text"] for h in hits)
+        row["search_p50_us"] = statistics.median(lat)
+        row["search_p99_us"] = _pct(lat, 0.99)
+        row["needles_top5"] = found / (5 * len(qs))
+        a = Assistant(cfg, context=cm)
+        row["backend"] = f"{a.backend.name}:{a.backend.model}"
+        ttft, total, right = [], [], 0
+        for (_color, code, _q), q in zip(FACTS, qs, strict=False):
+            t = time.perf_counter()
+            first = None
+            ans = None
+            for piece in a.ask(q, stream=True):
+                if isinstance(piece, Answer):
+                    ans = piece
+                elif first is None:
+                    first = time.perf_counter()
+            end = time.perf_counter()
+            ttft.append(((first or end) - t) * 1e3)
+            total.append((end - t) * 1e3)
+            right += bool(ans and code in ans.response)
+        row["answer_ttft_p50_ms"] = statistics.median(ttft)
+        row["answer_p50_ms"] = statistics.median(total)
+        row["answers_right"] = right / len(qs)
+        row["peak_rss_mb"] = _peak_rss_mb()  # the assistant with its memory, before scoring
+        cm.close()
+        if quality:
+            data = labelled_set()
+            modes = ("hybrid",) if cm.embedder is not None else ("bm25",)
+            res = evaluate(data, lambda: _store(cfg, storage_dir=None), modes=modes)
+            row["quality_set"] = data.name
+            row["ndcg@10"] = res[0].scores["ndcg@10"]
+            row["recall@10"] = res[0].scores["recall@10"]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return row
+
+
+def check_ordering(rows: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+    """The promises: min_ram the lowest peak RSS, max_performance the lowest answer latency,
+    max_quality the best retrieval score, production between them on each."""
+    by = {r["scenario"]: r for r in rows}
+    out: list[tuple[str, bool]] = []
+    if not all(s in by for s in SCENARIOS):
+        return out
+
+    def between(key: str, lo: str, hi: str) -> bool:
+        v = by["production"][key]
+        return min(by[lo][key], by[hi][key]) <= v <= max(by[lo][key], by[hi][key])
+
+    rss = [by[s]["peak_rss_mb"] for s in SCENARIOS]
+    out.append(("min_ram has the lowest peak RSS", by["min_ram"]["peak_rss_mb"] == min(rss)))
+    lat = [by[s]["answer_p50_ms"] for s in SCENARIOS]
+    out.append(("max_performance answers fastest",
+                by["max_performance"]["answer_p50_ms"] == min(lat)))  # fmt: skip
+    if all("ndcg@10" in by[s] for s in SCENARIOS):
+        q = [by[s]["ndcg@10"] for s in SCENARIOS]
+        out.append(("max_quality retrieves best", by["max_quality"]["ndcg@10"] == max(q)))
+        out.append(
+            ("production's quality is between", between("ndcg@10", "min_ram", "max_quality"))
+        )
+    out.append(("production's RSS is between", between("peak_rss_mb", "min_ram", "max_quality")))
+    out.append(("production's latency is between",
+                between("answer_p50_ms", "max_performance", "max_quality")))  # fmt: skip
+    out.append(("min_ram's assistant stays under 300 MB RSS", by["min_ram"]["peak_rss_mb"] < 300))
+    return out
+
+
+def run_all(overrides: list[str], quality: bool = True) -> list[dict[str, Any]]:
+    """Each scenario in its own process (``bench --json scenario=X``)."""
+    rows = []
+    for s in SCENARIOS:
+        over = [o for o in overrides if not o.startswith("scenario=")]
+        cmd = [sys.executable, "-m", "myai", "bench", "--json", f"scenario={s}", *over]
+        if not quality:
+            cmd.insert(4, "--no-quality")
+        r = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+        if r.returncode != 0:
+            raise RuntimeError(f"bench scenario={s} failed: {r.stderr.strip()[-500:]}")
+        rows.append(json.loads(r.stdout))
+    return rows
+
+
+COLUMNS = [
+    ("scenario", "{:<16}", "scenario"),
+    ("peak_rss_mb", "{:>9.0f}", "RSS MB"),
+    ("ingest_s", "{:>9.2f}", "ingest s"),
+    ("search_p50_us", "{:>9.0f}", "srch p50"),
+    ("search_p99_us", "{:>9.0f}", "srch p99"),
+    ("answer_ttft_p50_ms", "{:>9.0f}", "ttft ms"),
+    ("answer_p50_ms", "{:>9.0f}", "answer ms"),
+    ("answers_right", "{:>7.0%}", "right"),
+    ("needles_top5", "{:>7.0%}", "top5"),
+    ("ndcg@10", "{:>8.3f}", "nDCG@10"),
+]
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    head = "".join(f"{h:>{len(f.format(0)) if k != 'scenario' else 16}}" if k != "scenario"
+                   else f"{h:<16}" for k, f, h in COLUMNS)  # fmt: skip
+    lines = [head]
+    for r in rows:
+        cells = []
+        for k, f, _h in COLUMNS:
+            v = r.get(k)
+            w = 16 if k == "scenario" else len(f.format(0))
+            cells.append(f.format(v) if v is not None else f"{'-':>{w}}")
+        lines.append("".join(cells))
+    return "\n".join(lines)
