@@ -33,6 +33,8 @@ __all__ = ["Answer", "Assistant", "ResponseCache", "check_question"]
 
 log = logging.getLogger(__name__)
 
+# Sentences scoring under this fraction of the best one are left out of the prompt.
+RELEVANCE_CUT = 0.5
 QUESTION_INTENTS = ("question", "technical_question", "statement", "command")
 _CITE = re.compile(r"\[(\d{1,3})\]")
 _QA = re.compile(r"^\s*Question:\s*(?P<q>.+?)\s*\n\s*Answer:\s*(?P<a>.+?)\s*$", re.S)
@@ -340,7 +342,7 @@ class Assistant:
         text = result.text if result is not None else "".join(pieces).strip()
         if result is None and not text:
             text = f"Sorry, no answer could be generated: {error}"
-        text = _attribute(text, sources)
+        text = _attribute(text, sources, q)
         said = "".join(pieces).rstrip()
         if pieces and text.startswith(said) and len(text) > len(said):
             yield text[len(said) :]  # the citation markers added by attribution
@@ -398,9 +400,16 @@ class Assistant:
             ranked = rank_sentences(q, texts, weights)
             best = ranked[0].score if ranked else 0.0
             fill = self.packing == "fill"  # the budget filled, best sentences first
+            # Only sentences close to the best, and holding the question's most specific term
+            # that the best one holds: a small model is misled by near-misses (another vault's
+            # code when asked for one).
+            anchor = _anchor_term(q, ranked)
             for s in ranked:
-                if not fill and (s.score <= 0 or s.score < 0.2 * best):
-                    break
+                if not fill:
+                    if s.score <= 0 or s.score < RELEVANCE_CUT * best:
+                        break
+                    if anchor and s.score < 0.9 * best and anchor not in content_words(s.text):
+                        continue
                 n = self._count(s.text) + (8 if s.passage not in chosen else 1)
                 if used + n > budget:
                     continue
@@ -564,16 +573,31 @@ def check_question(question: Any, max_chars: int) -> str:
     return q
 
 
-def _attribute(text: str, sources: list[dict[str, Any]]) -> str:
+def _anchor_term(question: str, ranked: list[Any]) -> str | None:
+    """The question's most specific term that the best sentence holds: the one fewest of the
+    candidate sentences contain (ties: the longer word)."""
+    if not ranked:
+        return None
+    have = set(content_words(ranked[0].text))
+    terms = [t for t in dict.fromkeys(content_words(question)) if t in have]
+    if not terms:
+        return None
+    bags = [set(content_words(x.text)) for x in ranked if x.score > 0]
+    return min(terms, key=lambda t: (sum(t in bag for bag in bags), -len(t)))
+
+
+def _attribute(text: str, sources: list[dict[str, Any]], question: str = "") -> str:
     """Marks the sources the answer cites. A model that cites nothing (small ones rarely do)
     has its answer attributed by content: a source is cited when it shares at least two
     content words (or all of a short answer's) with the answer, and the markers are appended."""
     cited = {int(n) for n in _CITE.findall(text)}
     if not cited and sources:
         words = set(content_words(text))
-        need = min(2, len(words))
+        # What the answer adds to the question (a code, a name) identifies its source best.
+        new = words - set(content_words(question))
         for s in sources:
-            if need and len(words & set(content_words(s["text"]))) >= need:
+            have = set(content_words(s["text"]))
+            if (new and new & have) or (not new and len(words & have) >= min(2, len(words))):
                 cited.add(s["n"])
         if cited:
             text = text.rstrip() + " " + "".join(f"[{n}]" for n in sorted(cited))
