@@ -79,5 +79,5 @@ def probe_backend(name: str, cfg: Any) -> tuple[bool, str]:
     try:
         ok, reason = _module(_name(name)).probe(cfg)
         return bool(ok), str(reason)
-    except Exception as e:  # noqa: BLE001 - a probe must not take auto-selection down
+    except Exception as e:
         return False, f"{type(e).__name__}: {e}"
