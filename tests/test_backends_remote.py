@@ -87,6 +87,44 @@ def chat_paths(srv: ProtocolServer) -> list[str]:
     return [r.path for r in srv.requests if r.path in ("/api/chat", "/v1/chat/completions")]
 
 
+# --- the protocol server itself, read by the official clients -------------------------------
+
+
+def test_protocol_server_speaks_both_apis(srv: ProtocolServer) -> None:
+    import httpx
+    import ollama
+    import openai
+
+    with ollama.Client(host=srv.url, timeout=10) as c:
+        g = c.generate(model="smollm2:135m", prompt="Why is the sky blue?", system="Be brief.")
+        assert g.response == "You asked: Why is the sky blue? Here is the answer."
+        assert g.done and g.done_reason == "stop" and g.eval_count == 11
+        assert g.prompt_eval_count and g.total_duration and g.eval_duration
+        parts = list(c.generate(model="smollm2:135m", prompt="hi", stream=True))
+        assert "".join(p.response or "" for p in parts) == "You asked: hi Here is the answer."
+        assert [p.done for p in parts].count(True) == 1 and parts[-1].done
+        assert c.generate(model="smollm2:135m").done_reason == "load"  # no prompt: load only
+        legacy = c.embeddings(model="nomic-embed-text", prompt="tide")
+        assert len(legacy.embedding) == srv.embed_dim
+        names = [m.model for m in c.list().models]
+        assert names == ["smollm2:135m", "nomic-embed-text:latest"]
+        with pytest.raises(ollama.ResponseError, match="model 'nope' not found") as ei:
+            c.show("nope")
+        assert ei.value.status_code == 404
+    assert httpx.get(srv.url + "/api/version").json() == {"version": "0.11.4"}
+    assert httpx.get(srv.url + "/").text == "Ollama is running"
+    with openai.OpenAI(base_url=srv.openai_url, api_key="x", max_retries=0) as oc:
+        emb = oc.embeddings.create(model="nomic-embed-text", input=["tide", "fog"])  # base64
+        assert [len(d.embedding) for d in emb.data] == [srv.embed_dim] * 2
+        np.testing.assert_allclose(
+            emb.data[0].embedding, hash_embed("tide", srv.embed_dim), atol=1e-6
+        )
+        assert oc.models.retrieve("smollm2:135m").id == "smollm2:135m"
+        with pytest.raises(openai.NotFoundError):
+            oc.models.retrieve("nope")
+    assert [r.path for r in srv.requests][:2] == ["/api/generate", "/api/generate"]
+
+
 # --- Ollama: answers ------------------------------------------------------------------------
 
 
