@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from myai import _core, embedders
+from myai.backends.base import BackendUnavailable
 from myai.embedders import Embedder, MiniLMEmbedder, StaticEmbedder, get_embedder
 
 HAVE_MINILM = importlib.util.find_spec("all_minilm_l6_v2") is not None
@@ -50,8 +52,12 @@ def cos(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_factory_names(tmp_path: Path) -> None:
     assert get_embedder("none", tmp_path) is None
-    with pytest.raises(NotImplementedError, match="Ollama backend"):
-        get_embedder("ollama", tmp_path)
+    # No server there: the ollama embedder asks it for the dimension at once.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(BackendUnavailable, match="ollama serve"):
+        get_embedder("ollama", tmp_path, host=f"http://127.0.0.1:{port}", timeout=5)
     with pytest.raises(ValueError, match="unknown embedder 'bogus'"):
         get_embedder("bogus", tmp_path)
 

@@ -322,16 +322,25 @@ class ContextManager:
         emb_name = str(getattr(cfg.embedder.name, "value", cfg.embedder.name))
         embedder = rerank = None
         if emb_name != "none" and cfg.retrieval.hybrid and "embedder" not in kwargs:
+            from myai.backends.base import BackendUnavailable
             from myai.embedders import get_embedder
 
             models = os.environ.get("MYAI_MODELS") or cfg.data_dir
+            opts: dict[str, Any] = {}
+            if emb_name == "ollama":  # served by the Ollama server of the backend group
+                opts = dict(
+                    host=cfg.backend.host,
+                    model=cfg.embedder.model,
+                    timeout=cfg.backend.timeout_s,
+                    batch_size=cfg.embedder.batch_size,
+                )
             try:
-                embedder = get_embedder(emb_name, models)
+                embedder = get_embedder(emb_name, models, **opts)
                 # Rerank re-scores with a stronger model than the one that made the vectors;
                 # with MiniLM vectors already (max_quality) the fusion has its signal.
                 if cfg.retrieval.rerank and emb_name != "minilm":
                     rerank = get_embedder("minilm", models)
-            except (FileNotFoundError, ImportError, NotImplementedError) as e:
+            except (FileNotFoundError, ImportError, NotImplementedError, BackendUnavailable) as e:
                 log.warning("embedder %s unavailable (%s): searching with BM25 only", emb_name, e)
                 embedder = rerank = None
         args: dict[str, Any] = dict(

