@@ -623,3 +623,31 @@ def test_real_smollm2_through_ollama_protocol() -> None:
         finally:
             proc.stdin.close()
             proc.wait(timeout=30)
+
+
+# --------------------------------------------------------------------------- auto-selection
+
+
+def test_auto_prefers_a_reachable_ollama_and_falls_back_when_it_dies(
+    srv: ProtocolServer, tmp_path
+) -> None:
+    from myai.backends import FallbackBackend, select_backend
+    from myai.config import load_config
+
+    cfg = load_config([f"backend.host={srv.url}", "backend.model=smollm2:135m",
+                       "backend.timeout_s=10", f"backend.hf_small_model={tmp_path}/none"])  # fmt: skip
+    b, reasons = select_backend(cfg.backend)
+    assert isinstance(b, FallbackBackend) and b.name == "ollama", reasons
+    assert any(r.startswith("ollama: yes") for r in reasons)
+    msgs = [{"role": "user", "content": "The garden needs water on Tuesdays. When?"}]
+    ok = b.chat(msgs)
+    assert ok.backend == "ollama" and ok.text
+    srv.die_after = 2  # the server dies mid-answer: the next backend answers in full after it
+    pieces = list(b.chat(msgs, stream=True))
+    final = pieces[-1]
+    assert final.backend in ("llamacpp", "extractive") and "failed mid-answer" in final.text
+    assert b.failures and b.failures[-1].startswith("ollama")
+    srv.reset_faults()
+    srv.models.clear()  # the model is gone: auto no longer picks ollama
+    b2, reasons2 = select_backend(cfg.backend)
+    assert b2.name != "ollama" and any(r.startswith("ollama: no") for r in reasons2)
