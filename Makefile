@@ -47,9 +47,10 @@ test: install lint test-rust test-py ## set everything up, lint, run every test
 bench: ## benchmarks against the peers, with a table of ratios
 	$(PY) -m pytest benches --benchmark-only --benchmark-columns=median,min,max,rounds -q
 
-run: install ## set everything up and run myai
-	$(PY) -m myai --help
-	$(PY) -m myai stats
+run: install ## set everything up, put this README in the memory, ask it, then chat
+	$(PY) -m myai ingest README.md
+	$(PY) -m myai ask "How do I add my documents to myai's memory?"
+	$(PY) -m myai
 
 clean: ## remove build outputs
 	cargo clean

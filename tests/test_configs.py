@@ -18,6 +18,19 @@ def test_scenario_composes_and_instantiates(scenario: str) -> None:
     assert obj.scenario_name == scenario
     assert obj.context.chunk_overlap < obj.context.chunk_size
     assert obj.server.host == "127.0.0.1"
+    # Everything in it instantiates: the store with its embedder, the backend auto-selection
+    # (no model loaded: extractive keeps it cheap) and the Assistant over both.
+    from myai import Assistant, ContextManager
+    from myai.backends import select_backend
+
+    with ContextManager.from_config(cfg, storage_dir=None) as cm:
+        assert cm.chunk_size == obj.context.chunk_size
+        assert (cm.embedder is None) == (obj.embedder.name.value == "none")
+        b, _ = select_backend(load_config([f"scenario={scenario}",
+                                                 "backend.name=extractive"]).backend)  # fmt: skip
+        a = Assistant(cfg, context=cm, backend=b)
+        assert a.history_limit == obj.assistant.conversation_history_limit
+        assert a.ask("Hello!").intent == "greeting"
 
 
 def test_default_is_production() -> None:
@@ -36,6 +49,25 @@ def test_scenario_values() -> None:
     assert mp.cache.size_mb == 2000 and mp.context.chunk_size == 4096
     pr = to_object(load_config(["scenario=production"]))
     assert pr.context.max_tokens == 524288 and pr.backend.quantization.value == "int8"
+    assert pr.assistant.conversation_history_limit == 10 and pr.backend.temperature == 0.7
+    assert not mr.backend.internet and mr.backend.max_tokens == 2048
+    assert mq.backend.max_tokens == 8192
+    assert (
+        mp.assistant.context_tokens < pr.assistant.context_tokens or not pr.assistant.context_tokens
+    )
+
+
+def test_internet_off_keeps_to_this_machine() -> None:
+    from myai.backends import BackendUnavailable, make_backend, probe_backend
+
+    cfg = load_config(["scenario=min_ram", "backend.host=http://10.1.2.3:11434",
+                       "backend.base_url=https://api.example.com/v1"]).backend  # fmt: skip
+    ok, why = probe_backend("ollama", cfg)
+    assert not ok and "internet features are off" in why
+    with pytest.raises(BackendUnavailable, match="not on this machine"):
+        make_backend("openai", cfg)
+    local = load_config(["scenario=min_ram", "backend.host=http://127.0.0.1:9"]).backend
+    assert "internet" not in probe_backend("ollama", local)[1]
 
 
 def test_overrides_apply_after_the_scenario() -> None:

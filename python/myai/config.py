@@ -143,6 +143,10 @@ class BackendConfig:
     gpu_min_free_gb: float = 10.0
     # auto: a backend that fails at run time falls back to the next one.
     fallback: bool = True
+    # llamacpp: prompt tokens evaluated per batch (its compute buffer grows with it).
+    n_batch: int = 512
+    # false: only servers on this machine (loopback) may be used.
+    internet: bool = True
 
 
 @dataclass

@@ -64,9 +64,26 @@ def _name(v: Any) -> str:
     return str(getattr(v, "value", v))
 
 
+def _offline_refusal(name: str, cfg: Any) -> str | None:
+    """Why backend ``name`` may not be used with ``backend.internet=false`` (its server is not
+    on this machine), or None."""
+    if bool(getattr(cfg, "internet", True)) or name not in ("ollama", "openai"):
+        return None
+    from urllib.parse import urlsplit
+
+    url = str(cfg.host if name == "ollama" else cfg.base_url)
+    host = urlsplit(url if "//" in url else f"http://{url}").hostname or ""
+    if host in ("localhost", "127.0.0.1", "::1") or host.startswith("127."):
+        return None
+    return f"{name}: {url} is not on this machine and internet features are off (backend.internet=false)"
+
+
 def make_backend(name: str, cfg: Any) -> Backend:
     """The backend called ``name`` built from the ``backend`` config group ``cfg`` (a
     DictConfig or BackendConfig). BackendUnavailable when its runtime or model is missing."""
+    refused = _offline_refusal(_name(name), cfg)
+    if refused:
+        raise BackendUnavailable(refused)
     try:
         mod = _module(_name(name))
     except ImportError as e:  # a module that itself imports an optional runtime at top level
@@ -78,6 +95,9 @@ def make_backend(name: str, cfg: Any) -> Backend:
 def probe_backend(name: str, cfg: Any) -> tuple[bool, str]:
     """Whether backend ``name`` can be used now, and why (or why not), cheaply: no model is
     loaded. Never raises."""
+    refused = _offline_refusal(_name(name), cfg)
+    if refused:
+        return False, refused
     try:
         ok, reason = _module(_name(name)).probe(cfg)
         return bool(ok), str(reason)

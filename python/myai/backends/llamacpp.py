@@ -101,6 +101,7 @@ class LlamaCppBackend:
         temperature: float = 0.7,
         max_tokens: int = 512,
         seed: int | None = None,
+        n_batch: int = 512,
     ) -> None:
         if not _runtime_installed():
             raise BackendUnavailable(
@@ -118,6 +119,8 @@ class LlamaCppBackend:
             self._llm = llama_cpp.Llama(
                 model_path=str(path),
                 n_ctx=n_ctx,
+                n_batch=n_batch,
+                n_ubatch=n_batch,
                 n_threads=self.threads,
                 n_threads_batch=self.threads,
                 seed=seed if seed is not None else llama_cpp.LLAMA_DEFAULT_SEED,
@@ -282,6 +285,7 @@ def from_config(cfg: Any) -> LlamaCppBackend:
         threads=int(cfg.threads),
         temperature=float(cfg.temperature),
         max_tokens=int(cfg.max_tokens),
+        n_batch=int(getattr(cfg, "n_batch", 512)),
     )
 
 
