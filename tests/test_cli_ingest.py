@@ -238,3 +238,49 @@ def test_installed_app_from_another_directory(run_cli, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["files_added"] == 1
     assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_watch_keeps_a_folder_in_sync(tmp_path: Path, models_home: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "a.md").write_text("# Alpha\n\nThe first note is about apples.\n")
+    env = dict(os.environ, MYAI_HOME=str(tmp_path / "home"), MYAI_MODELS=str(models_home),
+               PYTHONPATH=os.pathsep.join(x for x in (str(REPO / "python"),
+                                                      os.environ.get("PYTHONPATH")) if x))  # fmt: skip
+    p = subprocess.Popen(
+        [sys.executable, "-m", "myai", "ingest", str(folder), "--watch"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+    def wait_for(pred, what: str) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if pred(docs(tmp_path)):
+                    return
+            except Exception:  # the store may be mid-commit: look again
+                pass
+            time.sleep(0.2)
+        p.kill()
+        raise AssertionError(f"{what} never happened: {p.stderr.read() if p.stderr else ''}")
+
+    try:
+        a = str(folder / "a.md")
+        wait_for(lambda d: a in d, "the first ingest")
+        (folder / "b.txt").write_text("A second note, about bananas.\n")
+        wait_for(lambda d: str(folder / "b.txt") in d, "picking up a new file")
+        (folder / "a.md").write_text("# Alpha\n\nThe first note is now about apricots.\n")
+        first_hash = docs(tmp_path)[a]["metadata"].get("file_hash")
+        wait_for(lambda d: d[a]["metadata"].get("file_hash") != first_hash, "a replaced file")
+        (folder / "b.txt").unlink()
+        wait_for(lambda d: str(folder / "b.txt") not in d, "removing a deleted file")
+    finally:
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert "watching" in out and "sync:" in out and "stopped watching" in out

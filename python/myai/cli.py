@@ -107,6 +107,10 @@ def _parser() -> _Parser:
         help="importance in [0, 1] of records that do not give their own (default 0.5)",
     )  # fmt: skip
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
+    s.add_argument(
+        "--watch", action="store_true",
+        help="after ingesting, keep the memory in sync with the paths until interrupted",
+    )  # fmt: skip
     s = sub.add_parser(
         "teach",
         help="store a fact with high importance",

@@ -143,6 +143,13 @@ def cmd_ingest(cfg: DictConfig, ns: argparse.Namespace) -> int:
             summary = ingest_paths(
                 cm, ns.paths, ns.include, ns.exclude, ns.importance, progress=callback
             )
+        if getattr(ns, "watch", False):
+            _report(summary, ns, console)
+            return _watch(cm, ns)
+    return _report(summary, ns, console)
+
+
+def _report(summary: dict[str, Any], ns: argparse.Namespace, console: Any) -> int:
     if ns.json:
         _dump(summary)
     else:
@@ -156,6 +163,43 @@ def cmd_ingest(cfg: DictConfig, ns: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    return 0
+
+
+def _watch(cm: Any, ns: argparse.Namespace) -> int:
+    """Keeps the memory in sync with ``ns.paths``: every batch of file changes re-runs the
+    incremental ingest (unchanged files skipped, changed ones replaced, deleted ones removed).
+    Ends on Ctrl-C or SIGTERM with status 0, the store saved."""
+    import signal
+    import threading
+
+    import watchfiles
+
+    from myai.loaders import ingest_paths
+
+    stop = threading.Event()
+
+    def on_term(signum: int, frame: Any) -> None:
+        stop.set()
+
+    old = signal.signal(signal.SIGTERM, on_term)
+    roots = [p for p in ns.paths if Path(p).exists()]
+    print(f"watching {', '.join(roots)} (Ctrl-C to stop)", flush=True)
+    try:
+        for changes in watchfiles.watch(*roots, stop_event=stop, debounce=300, step=50,
+                                        rust_timeout=500, yield_on_timeout=False):  # fmt: skip
+            s = ingest_paths(cm, ns.paths, ns.include, ns.exclude, ns.importance)
+            cm.save()
+            done = {k: s[k] for k in ("files_added", "files_replaced", "files_removed") if s.get(k)}
+            line = ", ".join(f"{v} {k.removeprefix('files_')}" for k, v in done.items())
+            failed = "; ".join(f"{f['path']}: {f['reason']}" for f in s["failed"])
+            print(f"sync: {len(changes)} change(s): {line or 'nothing to do'}"
+                  + (f"; failed: {failed}" if failed else ""), flush=True)  # fmt: skip
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    print("stopped watching", flush=True)
     return 0
 
 
