@@ -18,6 +18,7 @@ def test_readme_has_snippets() -> None:
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_readme_snippet_runs(code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MYAI_HOME", str(tmp_path / "home"))  # the Assistant's data_dir
     Path("spec.md").write_text(
         "# Spec\n\nThe specific technical detail: the cache holds 512 entries.\n", encoding="utf-8"
     )
