@@ -371,6 +371,25 @@ def test_tiny_int8_dynamic_quantisation(tiny_dir: Path, tiny: hf.HFBackend) -> N
 
 
 @needs_hf
+def test_tiny_from_the_composed_config(tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hf, "cuda_free_gb", lambda: None)
+    cfg = load_config(
+        [
+            "backend.name=hf",
+            f"backend.hf_small_model={tiny_dir}",
+            "backend.quantization=int4",
+            "backend.max_tokens=3",
+            "backend.temperature=0",
+        ]
+    ).backend
+    b = make_backend(cfg.name, cfg)
+    assert isinstance(b, hf.HFBackend) and b.model == str(tiny_dir)
+    assert "hf_small_model" in b.info()["reason"] and b.info()["quantization"] == "int8"
+    r = b.chat(QUESTION)
+    assert isinstance(r, ChatResult) and 1 <= r.completion_tokens <= 3
+
+
+@needs_hf
 def test_corrupt_model_folder_is_unavailable(tiny_dir: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad"
     bad.mkdir()
