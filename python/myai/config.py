@@ -60,6 +60,11 @@ class Fusion(str, Enum):
     weighted = "weighted"
 
 
+class KvCache(str, Enum):
+    f16 = "f16"
+    q8_0 = "q8_0"
+
+
 class Packing(str, Enum):
     sentences = "sentences"
     fill = "fill"
@@ -145,6 +150,8 @@ class BackendConfig:
     fallback: bool = True
     # llamacpp: prompt tokens evaluated per batch (its compute buffer grows with it).
     n_batch: int = 512
+    # llamacpp: the KV cache's type (q8_0 halves its memory).
+    kv_cache: KvCache = KvCache.f16
     # false: only servers on this machine (loopback) may be used.
     internet: bool = True
 

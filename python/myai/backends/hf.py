@@ -194,10 +194,17 @@ def _require_runtime() -> None:
         )
 
 
+def nvidia_driver_present() -> bool:
+    """Whether an NVIDIA driver is loaded (cheap: no CUDA library is touched)."""
+    import os
+
+    return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
+
+
 def cuda_free_gb() -> float | None:
     """Free memory of the current CUDA GPU in GiB; None without torch or a GPU. Never raises."""
-    if importlib.util.find_spec("torch") is None:
-        return None
+    if importlib.util.find_spec("torch") is None or not nvidia_driver_present():
+        return None  # torch is not even imported (it costs ~400 MB of RSS) without a GPU
     try:
         import torch
 

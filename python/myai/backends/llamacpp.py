@@ -102,6 +102,7 @@ class LlamaCppBackend:
         max_tokens: int = 512,
         seed: int | None = None,
         n_batch: int = 512,
+        kv_cache: str = "f16",
     ) -> None:
         if not _runtime_installed():
             raise BackendUnavailable(
@@ -114,6 +115,14 @@ class LlamaCppBackend:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import llama_cpp
 
+        if kv_cache not in ("f16", "q8_0"):
+            raise ValueError(f"kv_cache must be f16 or q8_0, got {kv_cache!r}")
+        # An 8-bit KV cache halves its memory; llama.cpp needs flash attention for it.
+        kv: dict[str, Any] = (
+            {"flash_attn": True, "type_k": llama_cpp.GGML_TYPE_Q8_0,
+             "type_v": llama_cpp.GGML_TYPE_Q8_0} if kv_cache == "q8_0" else {}
+        )  # fmt: skip
+        self.kv_cache = kv_cache
         self.threads = threads if threads > 0 else default_threads()
         try:
             self._llm = llama_cpp.Llama(
@@ -125,6 +134,7 @@ class LlamaCppBackend:
                 n_threads_batch=self.threads,
                 seed=seed if seed is not None else llama_cpp.LLAMA_DEFAULT_SEED,
                 verbose=False,
+                **kv,
             )
         except (ValueError, RuntimeError, OSError) as e:
             raise BackendUnavailable(f"llamacpp: cannot load {path}: {e}") from e
@@ -256,6 +266,7 @@ class LlamaCppBackend:
             "device": self.device,
             "n_ctx": self.n_ctx,
             "threads": self.threads,
+            "kv_cache": self.kv_cache,
             "architecture": md.get("general.architecture", ""),
             "quantization": _file_type(md),
             "size_mb": round(self.path.stat().st_size / 2**20, 1),
@@ -286,6 +297,9 @@ def from_config(cfg: Any) -> LlamaCppBackend:
         temperature=float(cfg.temperature),
         max_tokens=int(cfg.max_tokens),
         n_batch=int(getattr(cfg, "n_batch", 512)),
+        kv_cache=str(
+            getattr(getattr(cfg, "kv_cache", "f16"), "value", getattr(cfg, "kv_cache", "f16"))
+        ),
     )
 
 
