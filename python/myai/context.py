@@ -50,7 +50,7 @@ from myai.errors import (
 )
 from myai.retrieval import fuse
 from myai.summarize import key_sentences, keywords, ranked_sentences
-from myai.vectors import VectorIndex
+from myai.vectors import FORMATS, VectorIndex
 
 __all__ = ["ContextManager", "MillionTokenContextManager", "VectorMemory"]
 
@@ -573,7 +573,18 @@ class ContextManager:
             )
         path = self.storage_dir / VECTORS_NAME
         vv = self._meta("vectors_version")
-        if stored == want and vv is not None and int(vv) == self._version and path.is_file():
+        # Stores saved before the format was recorded hold f32/f16 as is, i8 in another layout.
+        fmt = self._meta("vectors_format") or (
+            "" if self.vector_dtype == "i8" else self.vector_dtype
+        )
+        same_format = fmt == FORMATS[self.vector_dtype]
+        if (
+            stored == want
+            and same_format
+            and vv is not None
+            and int(vv) == self._version
+            and path.is_file()
+        ):
             try:
                 self._vectors = VectorIndex.load(
                     path, self.embedder.dim, self.vector_dtype, view=self.vector_view
@@ -1566,6 +1577,7 @@ class ContextManager:
                     # which rebuilds the vectors at the next open.
                     self._vectors.save(self.storage_dir / VECTORS_NAME)
                     snapshot.append(("vectors_version", str(self._version)))
+                    snapshot.append(("vectors_format", self._vectors.format))
                 self._db.executemany(
                     "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", snapshot
                 )

@@ -60,9 +60,9 @@ def build_graph(weights: dict[str, np.ndarray], heads: int = 12) -> Any:
     def w(key: str) -> np.ndarray:
         return np.asarray(weights[key], dtype=np.float32)
 
-    def op(kind: str, inputs: list[str], **attrs: Any) -> str:
+    def op(kind: str, inputs: list[str], name: str = "", **attrs: Any) -> str:
         counter[0] += 1
-        out = f"{kind.lower()}_{counter[0]}"
+        out = name or f"{kind.lower()}_{counter[0]}"
         nodes.append(helper.make_node(kind, inputs, [out], name=out, **attrs))
         return out
 
@@ -70,7 +70,7 @@ def build_graph(weights: dict[str, np.ndarray], heads: int = 12) -> Any:
         # Stored (out, in): the graph multiplies by the (in, out) transpose.
         wt = const(prefix + ".weight", w(prefix + ".weight").T)
         b = const(prefix + ".bias", w(prefix + ".bias"))
-        return op("Add", [op("MatMul", [x, wt]), b])
+        return op("Add", [op("MatMul", [x, wt], name=prefix + ".matmul"), b])
 
     def layer_norm(x: str, prefix: str) -> str:
         g = const(prefix + ".weight", w(prefix + ".weight"))
