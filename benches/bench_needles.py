@@ -111,7 +111,7 @@ def test_needles_top5(benchmark, haystack: str, scenario: str) -> None:
     r = cm.add_document(haystack, "haystack.txt")
     ingest_s = time.perf_counter() - t0
     ranks: dict[str, int | None] = {}
-    for fact, question, key in NEEDLES:
+    for _fact, question, key in NEEDLES:
         hits = cm.search_context(question, top_k=5)
         ranks[key] = next((i + 1 for i, h in enumerate(hits) if key in h["text"]), None)
     questions = iter(range(1 << 62))
@@ -126,7 +126,9 @@ def test_needles_top5(benchmark, haystack: str, scenario: str) -> None:
     if cm.embedder is not None and hasattr(cm.embedder, "runtime"):
         emb += f" ({cm.embedder.runtime})"
     RESULTS[scenario] = {"found": found, "ingest_s": ingest_s, "p50_ms": p50 * 1e3}
-    benchmark.extra_info.update(RESULTS[scenario], tokens=r["tokens_added"], chunks=r["chunks_created"])
+    benchmark.extra_info.update(
+        RESULTS[scenario], tokens=r["tokens_added"], chunks=r["chunks_created"]
+    )
     print(
         f"\n{scenario:<16} {r['tokens_added']:>9,} tokens, {r['chunks_created']} chunks, "
         f"embedder {emb}, fusion {cm.fusion}, rerank "
