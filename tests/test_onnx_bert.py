@@ -224,7 +224,8 @@ def test_minilm_runtimes_agree(model_home: Path) -> None:
     assert (ref.runtime, fast.runtime, q8.runtime) == ("numpy", "onnx", "onnx-int8")
     a, b, c = ref.embed(TEXTS), fast.embed(TEXTS), q8.embed(TEXTS)
     assert (a * b).sum(axis=1).min() > 0.9999
-    assert (a * c).sum(axis=1).min() > 0.98
+    # int8: about 0.995 on SciFact's abstracts; lowest on the empty text (two tokens pooled).
+    assert (a * c).sum(axis=1).min() > 0.96 and (a * c).sum(axis=1).mean() > 0.985
     np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
 
 
@@ -233,3 +234,28 @@ def test_minilm_default_runtime_is_onnx(model_home: Path) -> None:
     assert isinstance(e, MiniLMEmbedder) and e.runtime == "onnx"
     # The numpy forward pass stays reachable (the static table's derivation uses it).
     assert isinstance(e.bert, _Bert) and e.bert.dim == e.dim == 384
+
+
+@pytest.mark.parametrize(
+    ("first", "want"),
+    [
+        # myai's vector index loads onnxruntime before usearch: the fast runtime stays usable.
+        ("from myai.vectors import VectorIndex; VectorIndex(4)", "onnx"),
+        # usearch loaded by someone else first: numpy, not a crash (SIGSEGV at import).
+        ("import usearch.index", "numpy"),
+    ],
+)
+def test_onnxruntime_and_usearch_in_one_process(tiny: Path, first: str, want: str) -> None:
+    pytest.importorskip("usearch")
+    import subprocess
+
+    code = (
+        f"{first}\nfrom pathlib import Path\nfrom myai import embedders\n"
+        f"print(embedders._minilm_runtime('auto', Path({str(tiny)!r}), 1)[0])"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(embedders.__file__).parents[1]))
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == want

@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -231,6 +232,12 @@ class OnnxBert:
     """An onnxruntime session of the cached graph: ``pooled(ids, mask)`` like ``_Bert``'s."""
 
     def __init__(self, model_dir: Path, variant: str = "f32", threads: int = 0) -> None:
+        if "onnxruntime" not in sys.modules and "usearch.compiled" in sys.modules:
+            # Loading it now would crash the process (see vectors._usearch_index).
+            raise ImportError(
+                "onnxruntime cannot be loaded after usearch in one process (their C++ "
+                "runtimes clash): create the embedder before the first vector index"
+            )
         import onnxruntime as ort
 
         path = onnx_model_path(model_dir, variant)

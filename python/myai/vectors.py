@@ -15,10 +15,14 @@ file is the caller's cue to rebuild from the stored chunks.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.util
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +51,22 @@ def rotation(dim: int) -> np.ndarray:
     return q
 
 
+def _usearch_index() -> Any:
+    """usearch's Index class, with onnxruntime (the MiniLM runtime) loaded first when it is
+    installed: loaded after usearch in the same process, onnxruntime crashes (SIGSEGV in
+    std::codecvt at import; usearch's extension carries its own static C++ runtime)."""
+    if (
+        "onnxruntime" not in sys.modules
+        and "usearch.compiled" not in sys.modules
+        and importlib.util.find_spec("onnxruntime") is not None
+    ):
+        with contextlib.suppress(Exception):
+            import onnxruntime  # noqa: F401
+    from usearch.index import Index
+
+    return Index
+
+
 def quantize_i8(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to a largest magnitude of 127 and rounded to int8 (zero rows stay zero)."""
     v = np.asarray(vectors, dtype=np.float32)
@@ -59,8 +79,7 @@ class VectorIndex:
     """Chunk id → unit vector, searchable by cosine similarity."""
 
     def __init__(self, dim: int, dtype: str = "f32") -> None:
-        from usearch.index import Index
-
+        Index = _usearch_index()
         if dtype not in DTYPES:
             raise ValueError(f"vector dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         if dim < 1:
@@ -155,8 +174,7 @@ class VectorIndex:
     def load(cls, path: Path, dim: int, dtype: str, view: bool = False) -> VectorIndex:
         """A saved index (memory-mapped read-only with ``view``); CorruptStoreError when the
         file is unreadable or holds vectors of another shape."""
-        from usearch.index import Index
-
+        Index = _usearch_index()
         try:
             index = Index.restore(str(path), view=view)
         except Exception as e:  # usearch raises RuntimeError/ValueError on damaged files
@@ -181,8 +199,7 @@ class VectorIndex:
     def _writable(self) -> None:
         if self.read_only:
             # A memory-mapped view cannot change: load it into RAM on first write.
-            from usearch.index import Index
-
+            Index = _usearch_index()
             copy = Index(ndim=self.dim, metric="cos", dtype=self.dtype)
             keys = np.fromiter(iter(self._index.keys), dtype=np.uint64)
             if len(keys):
