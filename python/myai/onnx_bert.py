@@ -35,7 +35,7 @@ __all__ = ["GRAPH_VERSION", "VARIANTS", "OnnxBert", "build_graph", "onnx_model_p
 log = logging.getLogger("myai.embedders")
 
 # Bumped when the graph changes, so that cached files are built again.
-GRAPH_VERSION = 1
+GRAPH_VERSION = 2
 VARIANTS = ("f32", "int8")
 OPSET = 17  # LayerNormalization
 
