@@ -1,6 +1,6 @@
 """Embedders on 1M tokens: static embeddings (pooled in the Rust core) of the corpus_1m chunks,
-against the same pooling done with HuggingFace ``tokenizers`` + numpy; MiniLM in numpy on 100
-chunks (texts/s). The static table is derived once per session in a temporary data_dir (its
+against the same pooling done with HuggingFace ``tokenizers`` + numpy; MiniLM on 100 chunks
+(texts/s) with each runtime: onnxruntime f32 (the default), onnxruntime int8, numpy; 2 threads. The static table is derived once per session in a temporary data_dir (its
 time is printed; set MYAI_EMBED_DATA to a folder to keep it between runs).
 
 Chunks: corpus_1m packed on paragraph boundaries into chunks of at most 2,100 characters
@@ -44,13 +44,6 @@ def static(data_dir: Path) -> StaticEmbedder:
     return e
 
 
-@pytest.fixture(scope="module")
-def minilm(data_dir: Path) -> MiniLMEmbedder:
-    e = get_embedder("minilm", data_dir)
-    assert isinstance(e, MiniLMEmbedder)
-    return e
-
-
 @pytest.mark.benchmark(group="embed-static-1M")
 def test_static_embed_1m_myai(benchmark, static: StaticEmbedder, chunks: list[str]) -> None:
     out = benchmark(static.embed, chunks)
@@ -84,10 +77,16 @@ def test_static_embed_1m_hf_numpy(
 
 
 @pytest.mark.benchmark(group="embed-minilm-100")
-def test_minilm_embed_100_myai(benchmark, minilm: MiniLMEmbedder, chunks: list[str]) -> None:
+@pytest.mark.parametrize("runtime", ["onnx", "onnx-int8", "numpy"])
+def test_minilm_embed_100_myai(benchmark, data_dir: Path, chunks: list[str], runtime: str) -> None:
+    try:
+        minilm = get_embedder("minilm", data_dir, runtime=runtime, threads=2)
+    except ImportError as e:
+        pytest.skip(f"runtime {runtime}: {e}")
+    assert isinstance(minilm, MiniLMEmbedder) and minilm.runtime == runtime
     batch = chunks[:100]
     out = benchmark.pedantic(minilm.embed, args=(batch,), rounds=3, iterations=1)
     if benchmark.stats:  # None in the suite's one-shot smoke run (--benchmark-disable)
         med = benchmark.stats.stats.median
-        print(f"\nminilm: {len(batch) / med:.1f} texts/s (256-token inputs)")
+        print(f"\nminilm {runtime}: {len(batch) / med:.1f} texts/s (256-token inputs)")
     assert out.shape == (100, 384)

@@ -112,6 +112,8 @@ class RetrievalConfig:
     hybrid: bool = True
     bm25: Bm25Config = field(default_factory=Bm25Config)
     fusion: Fusion = Fusion.rrf
+    # weighted fusion: BM25's share (the vectors' is the rest).
+    bm25_weight: float = 0.8
     rerank: bool = False
 
 
