@@ -89,19 +89,21 @@ def test_published_similarities(runtime: str, request: pytest.FixtureRequest) ->
 
 @needs_minilm
 def test_auto_runtime(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """auto: torch on a GPU with the hf extra, else onnxruntime, else numpy."""
     data_dir = model_dir.parent.parent
-    if HAVE_ST:
-        e = get_embedder("minilm", data_dir)
-        assert isinstance(e, MiniLMEmbedder) and e.runtime == "torch"
-    monkeypatch.setattr(embedders, "_have_sentence_transformers", lambda: False)
+    monkeypatch.setattr("myai.backends.hf.nvidia_driver_present", lambda: False)
     e = get_embedder("minilm", data_dir)
-    assert isinstance(e, MiniLMEmbedder) and e.runtime == "numpy"
-    with pytest.raises(ValueError, match="runtime must be one of auto, torch, numpy"):
-        MiniLMEmbedder(model_dir, runtime="onnx")
+    assert isinstance(e, MiniLMEmbedder) and e.runtime in ("onnx", "numpy")
+    if HAVE_ST:  # a GPU (pretended: sentence-transformers then runs on the CPU)
+        monkeypatch.setattr("myai.backends.hf.nvidia_driver_present", lambda: True)
+        e = get_embedder("minilm", data_dir)
+        assert e.runtime == "torch"
+    with pytest.raises(ValueError, match="unknown MiniLM runtime"):
+        MiniLMEmbedder(model_dir, runtime="tensorflow")
 
 
 @needs_minilm
-def test_auto_falls_back_to_numpy(
+def test_auto_falls_back_from_a_broken_torch(
     model_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     class Broken:
@@ -109,10 +111,11 @@ def test_auto_falls_back_to_numpy(
             raise RuntimeError("CUDA driver too old")
 
     monkeypatch.setattr(embedders, "_have_sentence_transformers", lambda: True)
+    monkeypatch.setattr("myai.backends.hf.nvidia_driver_present", lambda: True)
     monkeypatch.setattr(embedders, "_STBert", Broken)
     with caplog.at_level(logging.WARNING, logger="myai.embedders"):
         e = MiniLMEmbedder(model_dir, runtime="auto")
-    assert e.runtime == "numpy" and "CUDA driver too old" in caplog.text
+    assert e.runtime in ("onnx", "numpy") and "CUDA driver too old" in caplog.text
     with pytest.raises(RuntimeError, match="CUDA driver"):
         MiniLMEmbedder(model_dir, runtime="torch")  # asked for explicitly: no fallback
 

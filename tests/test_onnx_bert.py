@@ -174,8 +174,8 @@ def test_failed_write_leaves_no_file(tiny: Path, monkeypatch: pytest.MonkeyPatch
 def test_unknown_variant_and_runtime(tiny: Path) -> None:
     with pytest.raises(ValueError, match="onnx variant"):
         onnx_model_path(tiny, "int4")
-    with pytest.raises(ValueError, match="unknown MiniLM runtime 'torch'"):
-        embedders._minilm_runtime("torch", tiny, 0)
+    with pytest.raises(ValueError, match="unknown MiniLM runtime 'tensorflow'"):
+        embedders._minilm_runtime("tensorflow", tiny, 0)
 
 
 def test_runtime_factory_and_fallback(

@@ -233,14 +233,15 @@ COLUMNS = [
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    head = "".join(f"{h:>{len(f.format(0)) if k != 'scenario' else 16}}" if k != "scenario"
-                   else f"{h:<16}" for k, f, h in COLUMNS)  # fmt: skip
+    widths = [16 if k == "scenario" else max(len(f.format(0)), len(h)) for k, f, h in COLUMNS]
+    head = " ".join(f"{h:<{w}}" if k == "scenario" else f"{h:>{w}}"
+                    for (k, _f, h), w in zip(COLUMNS, widths, strict=True))  # fmt: skip
     lines = [head]
     for r in rows:
         cells = []
-        for k, f, _h in COLUMNS:
+        for (k, f, _h), w in zip(COLUMNS, widths, strict=True):
             v = r.get(k)
-            w = 16 if k == "scenario" else len(f.format(0))
-            cells.append(f.format(v) if v is not None else f"{'-':>{w}}")
-        lines.append("".join(cells))
+            text = f.format(v).strip() if v is not None else "-"
+            cells.append(f"{text:<{w}}" if k == "scenario" else f"{text:>{w}}")
+        lines.append(" ".join(cells))
     return "\n".join(lines)
