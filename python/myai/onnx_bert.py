@@ -157,6 +157,7 @@ def _sha256_file(path: Path) -> str:
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide a shared models folder from others
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
