@@ -57,6 +57,10 @@ def same_vocab_json(gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 def pytest_terminal_summary(terminalreporter, config) -> None:  # type: ignore[no-untyped-def]
     """A table of medians per group, each peer's time as a multiple of myai's."""
+    for title, lines in getattr(config, "_myai_tables", []):
+        terminalreporter.write_sep("=", title)
+        for line in lines:
+            terminalreporter.write_line(line)
     bs = getattr(config, "_benchmarksession", None)
     if bs is None or getattr(bs, "disabled", True):
         return
