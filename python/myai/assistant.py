@@ -408,7 +408,7 @@ class Assistant:
                 if not fill:
                     if s.score <= 0 or s.score < RELEVANCE_CUT * best:
                         break
-                    if anchor and s.score < 0.9 * best and anchor not in content_words(s.text):
+                    if anchor and s.score < 0.9 * best and anchor not in s.terms:
                         continue
                 n = self._count(s.text) + (8 if s.passage not in chosen else 1)
                 if used + n > budget:
@@ -578,11 +578,11 @@ def _anchor_term(question: str, ranked: list[Any]) -> str | None:
     candidate sentences contain (ties: the longer word)."""
     if not ranked:
         return None
-    have = set(content_words(ranked[0].text))
+    have = set(ranked[0].terms)
     terms = [t for t in dict.fromkeys(content_words(question)) if t in have]
     if not terms:
         return None
-    bags = [set(content_words(x.text)) for x in ranked if x.score > 0]
+    bags = [set(x.terms) for x in ranked if x.score > 0]
     return min(terms, key=lambda t: (sum(t in bag for bag in bags), -len(t)))
 
 

@@ -10,7 +10,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from myai import _core
 
@@ -40,6 +40,7 @@ class Sentence:
     end: int
     text: str
     score: float = 0.0
+    terms: list[str] = field(default_factory=list)  # its content words, as analysed
 
 
 def split_sentences(text: str, max_chars: int = 600) -> list[tuple[int, int]]:
@@ -88,8 +89,9 @@ def rank_sentences(
     toks: list[list[str]] = []
     for i, p in enumerate(passages):
         for a, e in split_sentences(p):
-            sents.append(Sentence(i, a, e, p[a:e]))
-            toks.append(content_words(p[a:e]))
+            words = content_words(p[a:e])
+            sents.append(Sentence(i, a, e, p[a:e], terms=words))
+            toks.append(words)
     if not sents:
         return []
     n = len(sents)
