@@ -239,7 +239,7 @@ def test_minilm_default_runtime_is_onnx(model_home: Path) -> None:
 @pytest.mark.parametrize(
     ("first", "want"),
     [
-        # myai's vector index loads onnxruntime before usearch: the fast runtime stays usable.
+        # myai loads the system C++ runtime before usearch: the fast runtime stays usable.
         ("from myai.vectors import VectorIndex; VectorIndex(4)", "onnx"),
         # usearch loaded by someone else first: numpy, not a crash (SIGSEGV at import).
         ("import usearch.index", "numpy"),

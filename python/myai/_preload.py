@@ -12,6 +12,10 @@ import contextlib
 import ctypes
 import sys
 
+# Whether an extension with its own C++ runtime got in first (then the clash can still happen:
+# onnxruntime, loaded after usearch, crashes at import).
+TOO_LATE = "usearch.compiled" in sys.modules
+
 if sys.platform.startswith("linux"):
     with contextlib.suppress(OSError):  # no system C++ runtime: nothing in the process uses it
         ctypes.CDLL("libstdc++.so.6", mode=ctypes.RTLD_GLOBAL)

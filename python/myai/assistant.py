@@ -33,8 +33,6 @@ __all__ = ["Answer", "Assistant", "ResponseCache", "check_question"]
 
 log = logging.getLogger(__name__)
 
-# Sentences scoring under this fraction of the best one are left out of the prompt.
-RELEVANCE_CUT = 0.5
 QUESTION_INTENTS = ("question", "technical_question", "statement", "command")
 _CITE = re.compile(r"\[(\d{1,3})\]")
 _QA = re.compile(r"^\s*Question:\s*(?P<q>.+?)\s*\n\s*Answer:\s*(?P<a>.+?)\s*$", re.S)
@@ -175,6 +173,7 @@ class Assistant:
         self.context_tokens = int(a.context_tokens)
         self.packing = str(getattr(a.packing, "value", a.packing))
         self.faq_threshold = float(a.faq_threshold)
+        self.relevance_cut = float(a.relevance_cut)
         self.max_question_chars = int(a.max_question_chars)
         self.top_k = int(cfg.retrieval.top_k)
         self.max_tokens = int(cfg.backend.max_tokens)
@@ -406,7 +405,7 @@ class Assistant:
             anchor = _anchor_term(q, ranked)
             for s in ranked:
                 if not fill:
-                    if s.score <= 0 or s.score < RELEVANCE_CUT * best:
+                    if s.score <= 0 or s.score < self.relevance_cut * best:
                         break
                     if anchor and s.score < 0.9 * best and anchor not in s.terms:
                         continue

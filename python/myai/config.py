@@ -170,6 +170,8 @@ class AssistantConfig:
     # sentences: the sentences that bear on the question; fill: the best sentences until the
     # budget is full; chunks: whole retrieved chunks.
     packing: Packing = Packing.sentences
+    # Sentences scoring under this fraction of the best one are left out (sentences packing).
+    relevance_cut: float = 0.5
     faq_threshold: float = 0.85  # similarity above which a taught answer is returned as is
     max_question_chars: int = 32768
 

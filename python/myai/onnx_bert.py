@@ -233,7 +233,9 @@ class OnnxBert:
     """An onnxruntime session of the cached graph: ``pooled(ids, mask)`` like ``_Bert``'s."""
 
     def __init__(self, model_dir: Path, variant: str = "f32", threads: int = 0) -> None:
-        if "onnxruntime" not in sys.modules and "usearch.compiled" in sys.modules:
+        from myai import _preload
+
+        if "onnxruntime" not in sys.modules and _preload.TOO_LATE:
             # Loading it now would crash the process (see vectors._usearch_index).
             raise ImportError(
                 "onnxruntime cannot be loaded after usearch in one process (their C++ "

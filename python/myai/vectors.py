@@ -15,11 +15,8 @@ file is the caller's cue to rebuild from the stored chunks.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import importlib.util
 import os
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -52,16 +49,8 @@ def rotation(dim: int) -> np.ndarray:
 
 
 def _usearch_index() -> Any:
-    """usearch's Index class, with onnxruntime (the MiniLM runtime) loaded first when it is
-    installed: loaded after usearch in the same process, onnxruntime crashes (SIGSEGV in
-    std::codecvt at import; usearch's extension carries its own static C++ runtime)."""
-    if (
-        "onnxruntime" not in sys.modules
-        and "usearch.compiled" not in sys.modules
-        and importlib.util.find_spec("onnxruntime") is not None
-    ):
-        with contextlib.suppress(Exception):
-            import onnxruntime  # noqa: F401
+    """usearch's Index class (imported when first needed; ``myai._preload`` has already loaded
+    the system C++ runtime that keeps it from clashing with llama.cpp and onnxruntime)."""
     from usearch.index import Index
 
     return Index
