@@ -370,3 +370,11 @@ def test_assistant_with_the_real_model(llama: Any, tmp_path: Path) -> None:
     assert r.timings["retrieval_ms"] < 1000
     recs = [json.loads(x) for x in log.read_text().splitlines()]
     assert recs[-1]["interaction_id"] == r.interaction_id and recs[-1]["model"] == r.model
+
+
+def test_a_looping_answer_is_detected() -> None:
+    from myai.backends.llamacpp import _looping
+
+    assert _looping(["It is a Llama.cpp. "] * 12)
+    assert not _looping(["The capital of Zorbia is Quellin. ", "It rains there. "])
+    assert not _looping([f"Sentence number {i} differs. " for i in range(30)])

@@ -150,6 +150,8 @@ class BackendConfig:
     gpu_min_free_gb: float = 10.0
     # auto: a backend that fails at run time falls back to the next one.
     fallback: bool = True
+    # llamacpp: penalty on repeating recent tokens (1.0: none).
+    repeat_penalty: float = 1.1
     # llamacpp: prompt tokens evaluated per batch (its compute buffer grows with it).
     n_batch: int = 512
     # llamacpp: the KV cache's type (q8_0 halves its memory).

@@ -101,6 +101,7 @@ class LlamaCppBackend:
         temperature: float = 0.7,
         max_tokens: int = 512,
         seed: int | None = None,
+        repeat_penalty: float = 1.1,
         n_batch: int = 512,
         kv_cache: str = "f16",
     ) -> None:
@@ -143,6 +144,7 @@ class LlamaCppBackend:
         self.n_ctx = self._llm.n_ctx()
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self.repeat_penalty = repeat_penalty
         self._lock = threading.Lock()
         self._formatter = self._make_formatter()
 
@@ -230,6 +232,7 @@ class LlamaCppBackend:
                     top_p=o.top_p if o.top_p is not None else 0.95,
                     stop=stop,
                     seed=o.seed,
+                    repeat_penalty=self.repeat_penalty,
                     stream=True,
                     logit_bias={self._llm.token_eos(): -1e9} if o.ignore_eos else None,
                 )
@@ -241,6 +244,9 @@ class LlamaCppBackend:
                         timer.first()
                         pieces.append(piece)
                         yield piece
+                        if not o.ignore_eos and n % 8 == 0 and _looping(pieces):
+                            finish = "repetition"  # a small model caught in a loop
+                            break
                     if c.get("finish_reason"):
                         finish = str(c["finish_reason"])
             except (RuntimeError, ValueError) as e:
@@ -281,6 +287,15 @@ _FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9
                17: "Q5_K_M", 18: "Q6_K"}  # fmt: skip
 
 
+def _looping(pieces: list[str], span: int = 48, times: int = 3) -> bool:
+    """Whether the answer's last ``span`` characters already occurred ``times`` times: greedy
+    decoding of a small model can repeat one sentence until max_tokens."""
+    text = "".join(pieces[-200:])
+    if len(text) < span * times:
+        return False
+    return text.count(text[-span:]) >= times
+
+
 def _file_type(md: dict[str, str]) -> str:
     ft = md.get("general.file_type")
     try:
@@ -297,6 +312,7 @@ def from_config(cfg: Any) -> LlamaCppBackend:
         temperature=float(cfg.temperature),
         max_tokens=int(cfg.max_tokens),
         n_batch=int(getattr(cfg, "n_batch", 512)),
+        repeat_penalty=float(getattr(cfg, "repeat_penalty", 1.1)),
         kv_cache=str(
             getattr(getattr(cfg, "kv_cache", "f16"), "value", getattr(cfg, "kv_cache", "f16"))
         ),
