@@ -33,7 +33,6 @@ __all__ = ["Answer", "Assistant", "ResponseCache", "check_question"]
 
 log = logging.getLogger(__name__)
 
-QUESTION_INTENTS = ("question", "technical_question", "statement", "command")
 _CITE = re.compile(r"\[(\d{1,3})\]")
 _QA = re.compile(r"^\s*Question:\s*(?P<q>.+?)\s*\n\s*Answer:\s*(?P<a>.+?)\s*$", re.S)
 CANNED = {
