@@ -11,6 +11,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Tests never touch the user's data: data_dir is a fresh folder, and model files derived once
+# (the static embedding table) go where `make test` keeps them, .cache/models in the checkout.
+os.environ["MYAI_HOME"] = str(Path(os.environ.get("TMPDIR", "/tmp")) / f"myai-tests-{os.getpid()}")
+os.environ.setdefault("MYAI_MODELS", str(REPO / ".cache" / "models"))
+
 
 @pytest.fixture(scope="session")
 def models_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
