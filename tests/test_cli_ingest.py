@@ -14,18 +14,6 @@ from myai import ContextManager
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def cli(run_cli):
-    """run_cli with this checkout's package first on the path (a relative PYTHONPATH would not
-    survive the subprocess's change of directory)."""
-    path = os.pathsep.join(x for x in (str(REPO / "python"), os.environ.get("PYTHONPATH")) if x)
-
-    def run(*args: str, **kw):
-        return run_cli(*args, env={"PYTHONPATH": path, **kw.pop("env", {})}, **kw)
-
-    return run
-
-
 def store(tmp_path: Path) -> ContextManager:
     return ContextManager.open(tmp_path / "home" / "context_storage", readonly=True)
 
@@ -274,8 +262,8 @@ def test_watch_keeps_a_folder_in_sync(tmp_path: Path, models_home: Path) -> None
         wait_for(lambda d: a in d, "the first ingest")
         (folder / "b.txt").write_text("A second note, about bananas.\n")
         wait_for(lambda d: str(folder / "b.txt") in d, "picking up a new file")
+        first_hash = docs(tmp_path)[a]["metadata"].get("file_hash")  # before the edit: no race
         (folder / "a.md").write_text("# Alpha\n\nThe first note is now about apricots.\n")
-        first_hash = docs(tmp_path)[a]["metadata"].get("file_hash")
         wait_for(lambda d: d[a]["metadata"].get("file_hash") != first_hash, "a replaced file")
         (folder / "b.txt").unlink()
         wait_for(lambda d: str(folder / "b.txt") not in d, "removing a deleted file")

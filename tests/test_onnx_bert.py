@@ -21,7 +21,6 @@ from myai.embedders import MiniLMEmbedder, _Bert, _normalise, get_embedder, read
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from myai import onnx_bert  # noqa: E402
 from myai.onnx_bert import OnnxBert, onnx_model_path  # noqa: E402
 
 HAVE_MINILM = importlib.util.find_spec("all_minilm_l6_v2") is not None
@@ -163,7 +162,7 @@ def test_failed_write_leaves_no_file(tiny: Path, monkeypatch: pytest.MonkeyPatch
     def boom(src: object, dst: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(onnx_bert.os, "replace", boom)
+    monkeypatch.setattr("myai._files.os.replace", boom)
     with pytest.raises(OSError, match="disk full"):
         onnx_model_path(tiny)
     monkeypatch.undo()

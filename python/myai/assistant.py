@@ -25,6 +25,7 @@ from typing import Any
 
 from myai import _core
 from myai.backends import Backend, BackendError, ChatOptions, ChatResult, select_backend
+from myai.backends.base import final_result
 from myai.context import ContextManager
 from myai.intent import detect_intent
 from myai.sentences import content_words, rank_sentences
@@ -212,12 +213,7 @@ class Assistant:
         pieces followed by the :class:`Answer`. ValueError for an empty or oversized question."""
         q = self._check_question(question)
         it = self._ask(q, session_id or uuid.uuid4().hex, top_k or self.top_k, user_id)
-        if stream:
-            return it
-        for piece in it:
-            if isinstance(piece, Answer):
-                return piece
-        raise BackendError("no answer was produced")  # pragma: no cover
+        return it if stream else final_result(it, Answer)
 
     def stats(self) -> dict[str, Any]:
         return {

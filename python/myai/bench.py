@@ -26,7 +26,15 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-__all__ = ["SCENARIOS", "check_ordering", "run_all", "run_scenario"]
+__all__ = [
+    "FACTS",
+    "SCENARIOS",
+    "check_ordering",
+    "fixed_corpus",
+    "run_all",
+    "run_scenario",
+    "timed_ask",
+]
 
 SCENARIOS = ("min_ram", "production", "max_performance", "max_quality")
 CORPUS_TOKENS = 200_000
@@ -60,12 +68,6 @@ def _reset_peak() -> None:
     measurement (deriving the static embedding table on first use) does not count."""
     with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-
-
-def _store(cfg: DictConfig, **kw: Any) -> Any:
-    from myai.context import ContextManager
-
-    return ContextManager.from_config(cfg, **({"dedup": False, "max_tokens": 1 << 40} | kw))
 
 
 def fixed_corpus(n_tokens: int = CORPUS_TOKENS) -> tuple[str, str]:
@@ -102,6 +104,24 @@ def labelled_set(max_queries: int = 100, max_docs: int = 1000) -> Any:
                    {q: full.qrels[q] for q in qids}, name=f"scifact[{len(qids)}q/{len(corpus)}d]")  # fmt: skip
 
 
+def timed_ask(a: Any, question: str) -> tuple[Any, float, float]:
+    """The Assistant's streamed answer to ``question``, its time to the first piece and its
+    whole time, in milliseconds."""
+    from myai.assistant import Answer
+
+    t0 = time.perf_counter()
+    first = None
+    ans = None
+    for piece in a.ask(question, stream=True):
+        if isinstance(piece, Answer):
+            ans = piece
+        elif first is None:
+            first = time.perf_counter()
+    end = time.perf_counter()
+    assert ans is not None
+    return ans, ((first or end) - t0) * 1e3, (end - t0) * 1e3
+
+
 def _pct(xs: list[float], p: float) -> float:
     s = sorted(xs)
     return s[min(len(s) - 1, round(p * (len(s) - 1)))]
@@ -111,9 +131,9 @@ def run_scenario(
     cfg: DictConfig, questions: int = len(FACTS), quality: bool = True
 ) -> dict[str, Any]:
     """Measures the composed configuration ``cfg``; returns one row of the table."""
-    from myai.assistant import Answer, Assistant
+    from myai.assistant import Assistant
     from myai.context import ContextManager
-    from myai.retrieval import evaluate
+    from myai.retrieval import evaluate, labelled_set_store
 
     row: dict[str, Any] = {"scenario": cfg.scenario_name}
     text, source = fixed_corpus()
@@ -144,18 +164,10 @@ def run_scenario(
         row["backend"] = f"{a.backend.name}:{a.backend.model}"
         ttft, total, right = [], [], 0
         for (_color, code, _q), q in zip(FACTS, qs, strict=False):
-            t = time.perf_counter()
-            first = None
-            ans = None
-            for piece in a.ask(q, stream=True):
-                if isinstance(piece, Answer):
-                    ans = piece
-                elif first is None:
-                    first = time.perf_counter()
-            end = time.perf_counter()
-            ttft.append(((first or end) - t) * 1e3)
-            total.append((end - t) * 1e3)
-            right += bool(ans and code in ans.response)
+            ans, first_ms, total_ms = timed_ask(a, q)
+            ttft.append(first_ms)
+            total.append(total_ms)
+            right += code in ans.response
         row["answer_ttft_p50_ms"] = statistics.median(ttft)
         row["answer_p50_ms"] = statistics.median(total)
         row["answers_right"] = right / len(qs)
@@ -164,7 +176,7 @@ def run_scenario(
         if quality:
             data = labelled_set()
             modes = ("hybrid",) if cm.embedder is not None else ("bm25",)
-            res = evaluate(data, lambda: _store(cfg, storage_dir=None), modes=modes)
+            res = evaluate(data, lambda: labelled_set_store(cfg), modes=modes)
             row["quality_set"] = data.name
             row["ndcg@10"] = res[0].scores["ndcg@10"]
             row["recall@10"] = res[0].scores["recall@10"]

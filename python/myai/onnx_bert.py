@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import sys
 import tempfile
 import time
@@ -29,6 +28,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from myai._files import atomic_write, sha256_file
 
 __all__ = ["GRAPH_VERSION", "VARIANTS", "OnnxBert", "build_graph", "onnx_model_path"]
 
@@ -146,28 +147,6 @@ def build_graph(weights: dict[str, np.ndarray], heads: int = 12) -> Any:
     return model
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide a shared models folder from others
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def onnx_model_path(model_dir: Path, variant: str = "f32") -> Path:
     """The cached ``.onnx`` of ``variant`` for the weights in ``model_dir``, built (and written
     atomically) when missing, damaged or made from other weights."""
@@ -175,7 +154,7 @@ def onnx_model_path(model_dir: Path, variant: str = "f32") -> Path:
         raise ValueError(f"onnx variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
     model_dir = Path(model_dir)
     weights_path = model_dir / "model.safetensors"
-    key = _sha256_file(weights_path)
+    key = sha256_file(weights_path)
     cache = model_dir.parent / "onnx"
     cache.mkdir(parents=True, exist_ok=True)
     stem = f"{model_dir.name}-{key[:16]}-{variant}-g{GRAPH_VERSION}"
@@ -185,13 +164,13 @@ def onnx_model_path(model_dir: Path, variant: str = "f32") -> Path:
         return path
     t0 = time.perf_counter()
     data = _build_bytes(model_dir, variant)
-    _atomic_write_bytes(path, data)
+    atomic_write(path, data)
     meta = {
         **want,
         "onnx_sha256": hashlib.sha256(data).hexdigest(),
         "build_seconds": round(time.perf_counter() - t0, 2),
     }
-    _atomic_write_bytes(meta_path, json.dumps(meta, indent=1).encode())
+    atomic_write(meta_path, json.dumps(meta, indent=1).encode())
     log.info("built %s in %.1f s", path.name, meta["build_seconds"])
     return path
 
@@ -201,7 +180,7 @@ def _cache_ok(path: Path, meta_path: Path, want: dict[str, Any]) -> bool:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if not isinstance(meta, dict) or any(meta.get(k) != v for k, v in want.items()):
             return False
-        return bool(meta.get("onnx_sha256") == _sha256_file(path))
+        return bool(meta.get("onnx_sha256") == sha256_file(path))
     except (OSError, ValueError):
         return False
 

@@ -40,6 +40,7 @@ __all__ = [
     "blend",
     "evaluate",
     "fuse",
+    "labelled_set_store",
     "load_beir",
     "metrics",
 ]
@@ -183,6 +184,14 @@ class EvalResult:
     ingest_s: float = 0.0
     query_ms_p50: float = 0.0
     queries: int = 0
+
+
+def labelled_set_store(cfg: Any) -> Any:
+    """A fresh in-memory store configured like ``cfg`` for scoring a labelled set: the whole set
+    is held (capacity is not what is measured) and every passage indexed (no dedup)."""
+    from myai.context import ContextManager
+
+    return ContextManager.from_config(cfg, storage_dir=None, dedup=False, max_tokens=1 << 40)
 
 
 def evaluate(

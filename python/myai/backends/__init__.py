@@ -22,6 +22,7 @@ from myai.backends.base import (
     ChatResult,
     Message,
     check_messages,
+    final_result,
 )
 
 __all__ = [
@@ -156,12 +157,7 @@ class FallbackBackend:
     ) -> Any:
         msgs = check_messages(messages)  # bad input is the caller's error, not a backend's
         it = self._chat(msgs, options)
-        if stream:
-            return it
-        for piece in it:
-            if isinstance(piece, ChatResult):
-                return piece
-        raise BackendError("no backend produced an answer")  # pragma: no cover
+        return it if stream else final_result(it, ChatResult)
 
     def _chat(self, msgs: list[Message], options: ChatOptions | None) -> Any:
         said: list[str] = []

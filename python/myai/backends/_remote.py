@@ -17,7 +17,7 @@ from typing import Any
 from myai import _core
 from myai.backends.base import BackendError, Message
 
-__all__ = ["ESTIMATE_MARGIN", "PromptCounter", "cfg_get", "check_fits", "keep_alive_value"]
+__all__ = ["ESTIMATE_MARGIN", "PromptCounter", "check_fits", "keep_alive_value"]
 
 # The estimator is calibrated on SmolLM2 over English prose (about 1% off); other vocabularies
 # and other text (code, other languages) differ more, hence the margin for unknown models.
@@ -26,14 +26,6 @@ ESTIMATE_MARGIN = 1.15
 PER_MESSAGE_OVERHEAD = 8
 # SmolLM2's chat template adds this system message when the conversation has none.
 SMOLLM2_DEFAULT_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
-
-
-def cfg_get(cfg: Any, key: str, default: Any = None) -> Any:
-    """``cfg.key`` of a DictConfig, a dataclass or a plain dict (enums as their value)."""
-    v = cfg.get(key, default) if isinstance(cfg, dict) else getattr(cfg, key, default)
-    if v is None:
-        return default
-    return getattr(v, "value", v)
 
 
 def is_smollm2(model: str) -> bool:

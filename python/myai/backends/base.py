@@ -13,9 +13,9 @@ the model's own tokenizer where the backend knows it (packing relies on it), els
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from myai.errors import MyaiError
 
@@ -27,10 +27,13 @@ __all__ = [
     "ChatResult",
     "Message",
     "Timer",
+    "cfg_get",
     "check_messages",
+    "final_result",
 ]
 
 Message = dict[str, str]
+T = TypeVar("T")
 ROLES = ("system", "user", "assistant")
 
 
@@ -131,6 +134,25 @@ def check_messages(messages: Sequence[Message]) -> list[Message]:
             raise TypeError(f"messages[{i}].content must be a str, got {type(content).__name__}")
         out.append({"role": role, "content": content})
     return out
+
+
+def cfg_get(cfg: Any, key: str, default: Any = None) -> Any:
+    """``cfg.key`` of a DictConfig, a dataclass or a plain dict (enums as their value)."""
+    if cfg is None:
+        return default
+    v = cfg.get(key, default) if isinstance(cfg, dict) else getattr(cfg, key, default)
+    if v is None:
+        return default
+    return getattr(v, "value", v)
+
+
+def final_result(stream: Iterable[str | T], kind: type[T]) -> T:
+    """The record that ends a stream of text pieces (``ChatResult``, the Assistant's
+    ``Answer``): how a non-streamed call is served by the streamed one."""
+    for piece in stream:
+        if isinstance(piece, kind):
+            return piece
+    raise BackendError("the answer's stream ended without its final record")
 
 
 class Timer:

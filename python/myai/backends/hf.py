@@ -35,7 +35,9 @@ from myai.backends.base import (
     ChatResult,
     Message,
     Timer,
+    cfg_get,
     check_messages,
+    final_result,
 )
 from myai.tokens import default_gguf_path
 
@@ -62,12 +64,6 @@ MIN_GPU_FREE_GB = 1.0
 _STALL_MARGIN_S = 30.0
 
 
-def _get(cfg: Any, key: str, default: Any) -> Any:
-    v = getattr(cfg, key, default) if cfg is not None else default
-    v = default if v is None else v
-    return getattr(v, "value", v)  # enums (BackendConfig) as their plain value
-
-
 # --- choices that need neither torch nor a GPU ------------------------------------------------
 
 
@@ -85,10 +81,10 @@ def choose_device_and_model(cfg: Any, cuda_free_gb: float | None) -> tuple[str, 
     free, else ``hf_small_model``; ``""`` means the default model (SmolLM2-135M's GGUF). The
     reason is one line for logs and ``info()``.
     """
-    explicit = str(_get(cfg, "model", "") or "")
-    large = str(_get(cfg, "hf_large_model", "") or "")
-    small = str(_get(cfg, "hf_small_model", "") or "")
-    need = float(_get(cfg, "gpu_min_free_gb", 10.0))
+    explicit = str(cfg_get(cfg, "model", "") or "")
+    large = str(cfg_get(cfg, "hf_large_model", "") or "")
+    small = str(cfg_get(cfg, "hf_small_model", "") or "")
+    need = float(cfg_get(cfg, "gpu_min_free_gb", 10.0))
     if cuda_free_gb is None:
         device, room, where = "cpu", False, "no CUDA GPU"
     elif cuda_free_gb < MIN_GPU_FREE_GB:
@@ -431,12 +427,9 @@ class HFBackend:
         if stream:
             return it
         try:
-            for item in it:
-                if isinstance(item, ChatResult):
-                    return item
+            return final_result(it, ChatResult)
         finally:
             it.close()
-        raise BackendError("hf: the generation ended without a result")  # pragma: no cover
 
     # --- generation ---------------------------------------------------------------------------
 
@@ -576,12 +569,12 @@ def from_config(cfg: Any) -> HFBackend:
     return HFBackend.load(
         path,
         device=device,
-        quantization=str(_get(cfg, "quantization", "none")),
-        n_ctx=int(_get(cfg, "n_ctx", 4096)),
-        temperature=float(_get(cfg, "temperature", 0.7)),
-        max_tokens=int(_get(cfg, "max_tokens", 512)),
-        threads=int(_get(cfg, "threads", 0)),
-        timeout_s=float(_get(cfg, "timeout_s", 120.0)),
+        quantization=str(cfg_get(cfg, "quantization", "none")),
+        n_ctx=int(cfg_get(cfg, "n_ctx", 4096)),
+        temperature=float(cfg_get(cfg, "temperature", 0.7)),
+        max_tokens=int(cfg_get(cfg, "max_tokens", 512)),
+        threads=int(cfg_get(cfg, "threads", 0)),
+        timeout_s=float(cfg_get(cfg, "timeout_s", 120.0)),
         reason=reason,
     )
 
@@ -595,7 +588,7 @@ def probe(cfg: Any, free_gb: float | None = None) -> tuple[bool, str]:
         if missing:
             return False, f"{' and '.join(missing)} not installed: {INSTALL_HINT}"
         free = cuda_free_gb() if free_gb is None else free_gb
-        need = float(_get(cfg, "gpu_min_free_gb", 10.0))
+        need = float(cfg_get(cfg, "gpu_min_free_gb", 10.0))
         if free is None:
             return False, (
                 "no CUDA GPU: auto picks hf only on a GPU with "

@@ -25,7 +25,9 @@ from myai.backends.base import (
     ChatResult,
     Message,
     Timer,
+    cfg_get,
     check_messages,
+    final_result,
 )
 
 __all__ = ["LlamaCppBackend", "from_config", "probe", "resolve_model_path"]
@@ -206,14 +208,7 @@ class LlamaCppBackend:
         max_tokens = max(1, min(max_tokens, room))
         stop = [] if o.ignore_eos else stop + list(o.stop)
         it = self._generate(tokens, stop, max_tokens, o)
-        if stream:
-            return it
-        text: list[str] = []
-        for piece in it:
-            if isinstance(piece, ChatResult):
-                return piece
-            text.append(piece)
-        raise BackendError("llamacpp: generation ended without a result")  # pragma: no cover
+        return it if stream else final_result(it, ChatResult)
 
     def _generate(
         self, tokens: list[int], stop: list[str], max_tokens: int, o: ChatOptions
@@ -311,11 +306,9 @@ def from_config(cfg: Any) -> LlamaCppBackend:
         threads=int(cfg.threads),
         temperature=float(cfg.temperature),
         max_tokens=int(cfg.max_tokens),
-        n_batch=int(getattr(cfg, "n_batch", 512)),
-        repeat_penalty=float(getattr(cfg, "repeat_penalty", 1.1)),
-        kv_cache=str(
-            getattr(getattr(cfg, "kv_cache", "f16"), "value", getattr(cfg, "kv_cache", "f16"))
-        ),
+        n_batch=int(cfg_get(cfg, "n_batch", 512)),
+        repeat_penalty=float(cfg_get(cfg, "repeat_penalty", 1.1)),
+        kv_cache=str(cfg_get(cfg, "kv_cache", "f16")),
     )
 
 

@@ -25,7 +25,7 @@ import httpx
 import ollama
 from pydantic import ValidationError
 
-from myai.backends._remote import PromptCounter, cfg_get, check_fits, keep_alive_value
+from myai.backends._remote import PromptCounter, check_fits, keep_alive_value
 from myai.backends.base import (
     BackendError,
     BackendUnavailable,
@@ -33,6 +33,7 @@ from myai.backends.base import (
     ChatResult,
     Message,
     Timer,
+    cfg_get,
     check_messages,
 )
 

@@ -21,7 +21,7 @@ from typing import Any, Literal, overload
 import openai
 from pydantic import ValidationError
 
-from myai.backends._remote import PromptCounter, cfg_get
+from myai.backends._remote import PromptCounter
 from myai.backends.base import (
     BackendError,
     BackendUnavailable,
@@ -29,6 +29,7 @@ from myai.backends.base import (
     ChatResult,
     Message,
     Timer,
+    cfg_get,
     check_messages,
 )
 
