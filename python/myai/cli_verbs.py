@@ -114,11 +114,6 @@ def cmd_ingest(cfg: DictConfig, ns: argparse.Namespace) -> int:
         )
 
     callback: Any = None if ns.json else plain
-    if not _SHARED and not getattr(ns, "watch", False):
-        # On a terminal the progress bar is transient: there is nothing to show afterwards.
-        summary = _ingest_unchanged(cfg, ns, callback if console is None else None)
-        if summary is not None:
-            return _report(summary, ns, console)
     with _store(cfg, write=True) as cm:
         if console is not None:
             from rich.progress import (
@@ -153,31 +148,6 @@ def cmd_ingest(cfg: DictConfig, ns: argparse.Namespace) -> int:
             _report(summary, ns, console)
             return _watch(cm, ns)
     return _report(summary, ns, console)
-
-
-def _ingest_unchanged(cfg: DictConfig, ns: argparse.Namespace, callback: Any) -> Any:
-    """The ingest's summary when it changes nothing in the store, found from the store's
-    manifest alone (the store itself is not loaded: its indexes, vectors and embedder cost a
-    few tenths of a second); None when something is to be added, replaced or removed, or the
-    store is not current (then the caller ingests into the store itself)."""
-    from myai.loaders import ingest_paths
-    from myai.manifest import NeedsStore, StoreManifest
-
-    manifest = StoreManifest.open(cfg)
-    if manifest is None:
-        return None
-    shown: list[Any] = []  # progress, shown once it is known the store is not needed
-    try:
-        with manifest:
-            summary = ingest_paths(
-                manifest, ns.paths, ns.include, ns.exclude, ns.importance, progress=shown.append
-            )
-    except NeedsStore:
-        return None
-    if callback is not None:
-        for p in shown:
-            callback(p)
-    return summary
 
 
 def _report(summary: dict[str, Any], ns: argparse.Namespace, console: Any) -> int:

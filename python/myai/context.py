@@ -24,6 +24,7 @@ from the stored chunks (after a crash, or when the snapshot is corrupt) and says
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import math
@@ -33,12 +34,11 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from myai import _core
-from myai._formats import FORMATS
 from myai.compression import CompressionMonitor, sample_sentences
 from myai.content import CONTENT_TYPES, detect_content_type, to_text
 from myai.errors import (
@@ -46,24 +46,19 @@ from myai.errors import (
     CorruptStoreError,
     EmbedderMismatchError,
     MyaiError,
+    StoreLockedError,
 )
-from myai.manifest import DB_NAME, DICT_MIN_BYTES, FORMAT_VERSION, VECTORS_NAME
-from myai.manifest import Doc as _Doc
-from myai.manifest import config_args as _config_args
-from myai.manifest import enum_value as _value
-from myai.manifest import lock_store as _lock_store
-from myai.manifest import public_records as _public
-from myai.manifest import read_docs as _read_docs
-from myai.manifest import unlock_store as _unlock_store
 from myai.retrieval import RERANK_BM25_WEIGHT, RERANK_DEPTH, WEIGHT_BM25, blend, fuse
 from myai.summarize import key_sentences, keywords, ranked_sentences
-
-if TYPE_CHECKING:
-    from myai.vectors import VectorIndex
+from myai.vectors import FORMATS, VectorIndex
 
 __all__ = ["ContextManager", "MillionTokenContextManager", "VectorMemory"]
 
 log = logging.getLogger("myai.context")
+
+FORMAT_VERSION = 1
+DB_NAME = "store.db"
+LOCK_NAME = "LOCK"
 
 # Importance per the seed's hierarchy.
 IMPORTANCE_CORRECTION = 0.95
@@ -78,6 +73,9 @@ SEARCH_MODES = ("bm25", "vector", "hybrid")
 # Segments are packed into zstd frames of about this many bytes: with the trained dictionary
 # Gutenberg text stores at 2.51:1 and a random chunk reads in ~19 us (8 KB: 2.50:1, 23 us).
 BLOCK_BYTES = 6144
+VECTORS_NAME = "vectors.usearch"
+# The store trains its zstd dictionary at the first save past this much text.
+DICT_MIN_BYTES = 256 * 1024
 # Content whose lines repeat: adaptive compression collapses repeated lines in these.
 LINE_ORIENTED = frozenset({"log", "data", "code", "conversation"})
 
@@ -101,6 +99,43 @@ CREATE TABLE IF NOT EXISTS blocks(
     id INTEGER PRIMARY KEY, refs INTEGER NOT NULL, dict INTEGER NOT NULL,
     size INTEGER NOT NULL, data BLOB NOT NULL);
 """
+
+
+@dataclass
+class _Doc:
+    id: int
+    name: str
+    content_hash: str
+    content_type: str
+    metadata: dict[str, Any]
+    importance: float
+    pinned: bool
+    created: float
+    last_access: float
+    tokens: int
+    stored_tokens: int
+    bytes: int
+    n_chunks: int
+    state: str = "full"  # "full" | "summarized"
+    summary: str | None = None
+    chunk_ids: list[int] = field(default_factory=list)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "document_id": self.id,
+            "document_name": self.name,
+            "content_type": self.content_type,
+            "metadata": dict(self.metadata),
+            "importance": self.importance,
+            "pinned": self.pinned,
+            "created": self.created,
+            "last_access": self.last_access,
+            "tokens": self.tokens,
+            "stored_tokens": self.stored_tokens,
+            "bytes": self.bytes,
+            "chunks": self.n_chunks,
+            "state": self.state,
+        }
 
 
 @dataclass
@@ -257,11 +292,9 @@ class ContextManager:
         if not 0.0 <= bm25_weight <= 1.0:
             raise ValueError(f"bm25_weight must be within [0, 1], got {bm25_weight}")
         self.bm25_weight = bm25_weight
-        self._vectors: VectorIndex | None = None
-        if embedder is not None:  # numpy and usearch are imported only for a store with vectors
-            from myai.vectors import VectorIndex
-
-            self._vectors = VectorIndex(embedder.dim, vector_dtype)
+        self._vectors: VectorIndex | None = (
+            VectorIndex(embedder.dim, vector_dtype) if embedder is not None else None
+        )
         self._query_cache: OrderedDict[str, Any] = OrderedDict()
         self._reembed = reembed
         if self.storage_dir is not None:
@@ -286,7 +319,9 @@ class ContextManager:
         """A store configured by a composed myai configuration (DictConfig or MyaiConfig):
         context, compression, retrieval and embedder groups. Model files (the extracted
         MiniLM, the derived static table) live under ``data_dir/models`` or ``$MYAI_MODELS``."""
-        emb_name = _value(cfg.embedder.name)
+        c = cfg.context
+        storage = c.storage_dir if c.persist_to_disk else None
+        emb_name = str(getattr(cfg.embedder.name, "value", cfg.embedder.name))
         embedder = rerank = None
         if emb_name != "none" and cfg.retrieval.hybrid and "embedder" not in kwargs:
             from myai.backends.base import BackendUnavailable
@@ -312,8 +347,31 @@ class ContextManager:
             except (FileNotFoundError, ImportError, NotImplementedError, BackendUnavailable) as e:
                 log.warning("embedder %s unavailable (%s): searching with BM25 only", emb_name, e)
                 embedder = rerank = None
-        args = _config_args(cfg)
-        args.update(embedder=embedder, rerank_embedder=rerank)
+        args: dict[str, Any] = dict(
+            max_tokens=c.max_tokens,
+            chunk_size=c.chunk_size,
+            chunk_overlap=c.chunk_overlap,
+            storage_dir=storage,
+            tokenizer=c.tokenizer,
+            dedup=c.dedup,
+            near_dup_threshold=c.near_dup_threshold,
+            auto_cleanup=c.auto_cleanup,
+            compression_strategy=str(
+                getattr(cfg.compression.strategy, "value", cfg.compression.strategy)
+            ),
+            min_age_hours=cfg.compression.min_age_hours,
+            preserve_important=cfg.compression.preserve_important,
+            bm25_k1=cfg.retrieval.bm25.k1,
+            bm25_b=cfg.retrieval.bm25.b,
+            cache_mb=min(float(cfg.cache.size_mb), 256.0) if cfg.cache.enabled else 4.0,
+            embedder=embedder,
+            rerank_embedder=rerank,
+            vector_dtype=str(
+                getattr(cfg.embedder.quantization, "value", cfg.embedder.quantization)
+            ),
+            fusion=str(getattr(cfg.retrieval.fusion, "value", cfg.retrieval.fusion)),
+            bm25_weight=float(cfg.retrieval.bm25_weight),
+        )
         args.update(kwargs)
         return cls(**args)
 
@@ -346,15 +404,31 @@ class ContextManager:
 
     def _acquire_lock(self) -> None:
         assert self.storage_dir is not None
-        self._lock_fd = _lock_store(self.storage_dir)
+        path = self.storage_dir / LOCK_NAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            finally:
+                os.close(fd)
+            raise StoreLockedError(
+                f"the context store {self.storage_dir} is open for writing by another process"
+                f"{f' (pid {holder})' if holder else ''}; open it with readonly=True to read it"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
 
     def _release_lock(self) -> None:
         if self._lock_fd is not None:
-            _unlock_store(self._lock_fd)
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                os.close(self._lock_fd)
             self._lock_fd = None
 
     def _params(self) -> dict[str, Any]:
-        """The parameters stored with the store (their names: ``myai.manifest.PARAM_KEYS``)."""
         return {
             "max_tokens": self.max_tokens,
             "chunk_size": self.chunk_size,
@@ -420,7 +494,28 @@ class ContextManager:
             mon = self._meta("monitor")
             if mon:
                 self.monitor.load_state(json.loads(mon))
-            for d in _read_docs(db):
+            for r in db.execute(
+                "SELECT id, name, content_hash, content_type, metadata, importance, pinned, created,"
+                " last_access, tokens, stored_tokens, bytes, n_chunks, state, summary"
+                " FROM documents"
+            ):
+                d = _Doc(
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    json.loads(r[4]),
+                    r[5],
+                    bool(r[6]),
+                    r[7],
+                    r[8],
+                    r[9],
+                    r[10],
+                    r[11],
+                    r[12],
+                    r[13],
+                    r[14],
+                )
                 self._docs[d.id] = d
                 self._by_name[d.name] = d.id
                 self._next_doc = max(self._next_doc, d.id + 1)
@@ -505,8 +600,6 @@ class ContextManager:
             and int(vv) == self._version
             and path.is_file()
         ):
-            from myai.vectors import VectorIndex
-
             try:
                 self._vectors = VectorIndex.load(
                     path, self.embedder.dim, self.vector_dtype, view=self.vector_view
@@ -523,8 +616,6 @@ class ContextManager:
                 self._db.execute("DELETE FROM meta WHERE key='vectors_version'")
 
     def _rebuild_vectors(self) -> None:
-        from myai.vectors import VectorIndex
-
         self._vectors = VectorIndex(self.embedder.dim, self.vector_dtype)
         overrides = self._searchable_overrides()
         ids = [c for c, ch in self._chunks.items() if ch.indexed]
@@ -1364,7 +1455,9 @@ class ContextManager:
     def list_documents(self) -> list[dict[str, Any]]:
         """Every document's record, oldest first."""
         with self._lock:
-            return _public(self._docs.values())
+            return [
+                d.public() for d in sorted(self._docs.values(), key=lambda d: (d.created, d.id))
+            ]
 
     @property
     def version(self) -> int:

@@ -35,7 +35,6 @@ import numpy.typing as npt
 
 from myai import _core
 from myai._files import atomic_write, sha256_file
-from myai._formats import STATIC_DIM
 
 __all__ = [
     "MINILM_RUNTIMES",
@@ -635,7 +634,7 @@ class StaticEmbedder:
     def load(
         cls,
         data_dir: Path | str,
-        dim: int = STATIC_DIM,
+        dim: int = 256,
         max_vocab: int | None = None,
         progress: bool = True,
     ) -> StaticEmbedder:
