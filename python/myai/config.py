@@ -158,6 +158,10 @@ class BackendConfig:
     kv_cache: KvCache = KvCache.f16
     # false: only servers on this machine (loopback) may be used.
     internet: bool = True
+    # llamacpp: flash attention (faster prompts on the CPU; always on with a q8_0 KV cache).
+    flash_attn: bool = True
+    # llamacpp: where copies of the default model derived for `quantization` are kept.
+    models_dir: str = "${data_dir}/models"
 
 
 @dataclass
