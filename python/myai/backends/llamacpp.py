@@ -316,7 +316,7 @@ class LlamaCppBackend:
                     logit_bias={self._llm.token_eos(): -1e9} if o.ignore_eos else None,
                 )
                 for ch in chunks:
-                    c = ch["choices"][0]
+                    c: dict[str, Any] = ch["choices"][0]  # type: ignore[index,assignment]
                     piece = c.get("text") or ""
                     n += 1
                     if piece:
