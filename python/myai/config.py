@@ -122,6 +122,9 @@ class EmbedderConfig:
     name: EmbedderName = EmbedderName.static
     dim: int = 384
     quantization: VectorDtype = VectorDtype.f32
+    # true: the saved vectors are memory-mapped read-only (pages come from the file as searched;
+    # the first write of a session loads them into RAM).
+    memory_map: bool = False
     batch_size: int = 256
     # ollama: the embedding model served by backend.host.
     model: str = "nomic-embed-text"

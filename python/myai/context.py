@@ -369,6 +369,7 @@ class ContextManager:
             vector_dtype=str(
                 getattr(cfg.embedder.quantization, "value", cfg.embedder.quantization)
             ),
+            vector_view=bool(getattr(cfg.embedder, "memory_map", False)),
             fusion=str(getattr(cfg.retrieval.fusion, "value", cfg.retrieval.fusion)),
             bm25_weight=float(cfg.retrieval.bm25_weight),
         )
