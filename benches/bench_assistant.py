@@ -75,7 +75,7 @@ def print_table(request: pytest.FixtureRequest):
     yield
     if TABLE:
         tables = getattr(request.config, "_myai_tables", [])
-        tables.append(("assistant latency (SmolLM2-135M Q4_1, llama.cpp, 1M-token memory)",
+        tables.append(("assistant latency (SmolLM2-135M Q8_0, llama.cpp, 1M-token memory)",
                        list(TABLE)))  # fmt: skip
         request.config._myai_tables = tables
 
@@ -90,8 +90,11 @@ def test_latency_table(request, memory, benchmark, threads: int, ctx: int) -> No
     n_q = 5 if full(request) else 2
     a = assistant(memory, threads, f"assistant.context_tokens={ctx}", "assistant.packing=fill")
     a.chat_options = {"ignore_eos": True}
-    llm = llama_cpp.Llama(model_path=str(default_gguf_path()), n_ctx=4096, n_threads=threads,
-                          n_threads_batch=threads, verbose=False)  # fmt: skip
+    # The same model file (production runs a Q8_0 copy of the shipped Q4_1) and kernels.
+    ours = getattr(a.backend, "primary", a.backend)
+    llm = llama_cpp.Llama(model_path=str(ours.path), n_ctx=4096, n_threads=threads,
+                          n_threads_batch=threads, flash_attn=ours.flash_attn,
+                          verbose=False)  # fmt: skip
     # Warm both (the fixed system prompt enters each one's KV cache once).
     timed_ask(a, FACTS[-1][2])
     direct_timed(llm, a.last_messages)

@@ -148,7 +148,8 @@ def test_llamacpp_answers_streams_and_counts(llama: Any) -> None:
     assert final.text == r.text  # greedy: the same answer streamed or not
     assert llama.chat(msgs, ChatOptions(max_tokens=3)).completion_tokens <= 3
     info = llama.info()
-    assert info["quantization"] == "Q4_1" and info["n_ctx"] == 2048
+    # production runs the default model in Q8_0 (backend.quantization=int8), with flash attention
+    assert info["quantization"] == "Q8_0" and info["n_ctx"] == 2048 and info["flash_attn"]
 
 
 @needs_llama

@@ -20,6 +20,10 @@ def test_bench_measures_a_scenario(cli, scenario: str) -> None:
     assert row["needles_top5"] == 1.0 and row["answers_right"] == 1.0
     assert row["search_p99_us"] >= row["search_p50_us"] > 0
     assert "ndcg@10" not in row
+    # The broad latency questions pack context within the scenario's budget.
+    budget = {"min_ram": 512, "production": 1024, "max_performance": 256, "max_quality": 2048}
+    assert 0 < row["latency_context_tokens"] <= budget[scenario]
+    assert row["latency_p50_ms"] >= row["latency_ttft_p50_ms"] > 0
 
 
 def test_bench_all_prints_the_table_and_the_promises(cli) -> None:

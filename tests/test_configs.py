@@ -98,3 +98,20 @@ def test_data_dir_follows_myai_home(monkeypatch: pytest.MonkeyPatch, tmp_path) -
     cfg = load_config()
     assert cfg.data_dir == str(tmp_path)
     assert cfg.context.storage_dir == f"{tmp_path}/context_storage"
+
+
+def test_min_ram_memory_maps_its_saved_vectors(tmp_path) -> None:
+    from myai import ContextManager
+
+    cfg = load_config(["scenario=min_ram"])
+    assert cfg.embedder.memory_map and not load_config([]).embedder.memory_map
+    store = tmp_path / "store"
+    with ContextManager.from_config(cfg, storage_dir=store) as cm:
+        cm.add_document("The heron nests by the old mill pond every spring.", "a.txt")
+    with ContextManager.from_config(cfg, storage_dir=store) as cm:
+        assert cm._vectors is not None and cm._vectors.read_only  # a view of the file
+        assert "heron" in cm.search_context("where does the heron nest", top_k=1)[0]["text"]
+        cm.add_document("Otters swim in the river below the bridge.", "b.txt")  # loads into RAM
+        assert not cm._vectors.read_only
+    with ContextManager.from_config(cfg, storage_dir=store) as cm:
+        assert [h["document_name"] for h in cm.search_context("otters river", top_k=1)] == ["b.txt"]

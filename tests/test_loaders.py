@@ -178,13 +178,17 @@ def test_unreadable_file(tmp_path: Path) -> None:
         ("café ünïcode".encode("utf-16"), "utf-16-le", False),  # with its BOM
         ("\ufeffcafé ünïcode".encode("utf-16-be"), "utf-16-be", False),
         ("café ünïcode".encode("latin-1"), "latin-1", True),
+        ("café ünïcode".encode("utf-16-le"), "utf-16-le", True),  # no BOM: by its NULs
+        ("café ünïcode".encode("utf-16-be"), "utf-16-be", True),
+        ("“café” – ünïcode €5".encode("cp1252"), "cp1252", True),  # curly quotes, dash, euro
     ],
 )
 def test_encodings(tmp_path: Path, data: bytes, encoding: str, noted: bool) -> None:
+    want = "“café” – ünïcode €5" if encoding == "cp1252" else "café ünïcode"
     text, enc, note = decode_text(data)
-    assert text == "café ünïcode" and enc == encoding and (note is not None) == noted
+    assert text == want and enc == encoding and (note is not None) == noted
     (r,) = load_file(write(tmp_path / "e.txt", data))
-    assert r.text == "café ünïcode"
+    assert r.text == want
     assert ("encoding_note" in r.metadata) == noted
 
 

@@ -51,6 +51,25 @@ FACTS = [
     ("teal", "2765", "Remind me of the teal vault access code."),
 ]
 
+# Questions on which many sentences of any English prose bear, so the packed context is what
+# each scenario's budget and relevance cut allow (on the Gutenberg corpus, medians of about 200
+# tokens for max_performance, 150 for min_ram, 300 for production and 560 for max_quality).
+BROAD = [
+    "What did the old man say about the house and the people who lived there?",
+    "How did she feel when she heard the news from her mother and father?",
+    "What happened at night when they came back to the town?",
+    "Why was the young man so angry with his friend?",
+    "What did they see when they looked out of the window in the morning?",
+    "What did she say to him?",
+    "Tell me about the captain and his ship.",
+    "What do the letters say about love and marriage?",
+    "Describe the weather at sea.",
+    "What is said about money and the family's fortune?",
+    "Who came to the door and what did they want?",
+    "What did people think of the king?",
+]
+ANSWER_TOKENS = 32  # the fixed answer length of the latency questions
+
 
 def _peak_rss_mb() -> float:
     """The process's peak RSS since :func:`_reset_peak` (VmHWM), else since it started."""
@@ -162,6 +181,7 @@ def run_scenario(
         row["needles_top5"] = found / (5 * len(qs))
         a = Assistant(cfg, context=cm)
         row["backend"] = f"{a.backend.name}:{a.backend.model}"
+        a.chat_options = {"seed": 7}  # sampled answers, reproducibly
         ttft, total, right = [], [], 0
         for (_color, code, _q), q in zip(FACTS, qs, strict=False):
             ans, first_ms, total_ms = timed_ask(a, q)
@@ -171,6 +191,19 @@ def run_scenario(
         row["answer_ttft_p50_ms"] = statistics.median(ttft)
         row["answer_p50_ms"] = statistics.median(total)
         row["answers_right"] = right / len(qs)
+        # Latency: broad questions, answers of exactly ANSWER_TOKENS tokens.
+        a.max_tokens = ANSWER_TOKENS
+        a.chat_options = {"ignore_eos": True, "seed": 7}
+        ttft, total, packed = [], [], []
+        for q in BROAD[: max(1, min(2 * questions, len(BROAD)))]:
+            ans, first_ms, total_ms = timed_ask(a, q)
+            ttft.append(first_ms)
+            total.append(total_ms)
+            packed.append(sum(a.backend.count_tokens(src["text"]) for src in ans.sources))
+        row["latency_context_tokens"] = statistics.median(packed)
+        row["latency_ttft_p50_ms"] = statistics.median(ttft)
+        row["latency_p50_ms"] = statistics.median(total)
+        row["model_file"] = a.backend.info().get("quantization", "")
         row["peak_rss_mb"] = _peak_rss_mb()  # the assistant with its memory, before scoring
         cm.close()
         if quality:
@@ -199,9 +232,9 @@ def check_ordering(rows: list[dict[str, Any]]) -> list[tuple[str, bool]]:
 
     rss = [by[s]["peak_rss_mb"] for s in SCENARIOS]
     out.append(("min_ram has the lowest peak RSS", by["min_ram"]["peak_rss_mb"] == min(rss)))
-    lat = [by[s]["answer_p50_ms"] for s in SCENARIOS]
+    lat = [by[s]["latency_p50_ms"] for s in SCENARIOS]
     out.append(("max_performance answers fastest",
-                by["max_performance"]["answer_p50_ms"] == min(lat)))  # fmt: skip
+                by["max_performance"]["latency_p50_ms"] == min(lat)))  # fmt: skip
     if all("ndcg@10" in by[s] for s in SCENARIOS):
         q = [by[s]["ndcg@10"] for s in SCENARIOS]
         out.append(("max_quality retrieves best", by["max_quality"]["ndcg@10"] == max(q)))
@@ -210,7 +243,7 @@ def check_ordering(rows: list[dict[str, Any]]) -> list[tuple[str, bool]]:
         )
     out.append(("production's RSS is between", between("peak_rss_mb", "min_ram", "max_quality")))
     out.append(("production's latency is between",
-                between("answer_p50_ms", "max_performance", "max_quality")))  # fmt: skip
+                between("latency_p50_ms", "max_performance", "max_quality")))  # fmt: skip
     out.append(("min_ram's assistant stays under 300 MB RSS", by["min_ram"]["peak_rss_mb"] < 300))
     return out
 
@@ -236,8 +269,12 @@ COLUMNS = [
     ("ingest_s", "{:>9.2f}", "ingest s"),
     ("search_p50_us", "{:>9.0f}", "srch p50"),
     ("search_p99_us", "{:>9.0f}", "srch p99"),
-    ("answer_ttft_p50_ms", "{:>9.0f}", "ttft ms"),
-    ("answer_p50_ms", "{:>9.0f}", "answer ms"),
+    ("model_file", "{:>6}", "model"),
+    ("latency_context_tokens", "{:>7.0f}", "context"),
+    ("latency_ttft_p50_ms", "{:>9.0f}", "ttft ms"),
+    ("latency_p50_ms", "{:>9.0f}", "answer ms"),
+    ("answer_ttft_p50_ms", "{:>9.0f}", "fact ttft"),
+    ("answer_p50_ms", "{:>9.0f}", "fact ms"),
     ("answers_right", "{:>7.0%}", "right"),
     ("needles_top5", "{:>7.0%}", "top5"),
     ("ndcg@10", "{:>8.3f}", "nDCG@10"),

@@ -148,12 +148,19 @@ def _parser() -> _Parser:
         help="measure a scenario's promise: peak RSS, ingest, search, answers, quality",
         description="Ingests a fixed corpus (~200K tokens with ten planted facts) into a fresh "
         "store configured by the scenario, searches and answers the ten questions about the "
-        "facts with the scenario's backend, reads the peak RSS, then scores retrieval on a "
+        "facts with the scenario's backend, times twelve broad questions answered with exactly "
+        "32 tokens (the latency), reads the peak RSS, then scores retrieval on a "
         "small labelled set. --all runs the four scenarios, each in its own process, and "
         "checks the promised ordering.",
     )
     s.add_argument("--all", action="store_true", help="all four scenarios and the ordering")
-    s.add_argument("--questions", type=_positive, default=10, metavar="N", help="questions (10)")
+    s.add_argument(
+        "--questions",
+        type=_positive,
+        default=10,
+        metavar="N",
+        help="fact questions (10); twice as many broad ones, at most 12",
+    )
     s.add_argument("--no-quality", action="store_true", help="skip the labelled-set score")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s = sub.add_parser(

@@ -96,7 +96,9 @@ def open_assistant(cfg: DictConfig, *, write: bool) -> Iterator[Any]:
     else:
         cm = ContextManager.from_config(cfg, readonly=True)
     try:
-        hooks = [InteractionLog(Path(cfg.data_dir).expanduser() / "interactions.jsonl")]
+        hooks: list[Callable[[dict[str, Any]], None]] = [
+            InteractionLog(Path(cfg.data_dir).expanduser() / "interactions.jsonl")
+        ]
         a = Assistant(cfg, context=cm, hooks=hooks)
         for r in a.backend_reasons:
             log.info("backend: %s", r)

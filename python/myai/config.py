@@ -134,6 +134,9 @@ class EmbedderConfig:
     name: EmbedderName = EmbedderName.static
     dim: int = 384
     quantization: VectorDtype = VectorDtype.f32
+    # true: the saved vectors are memory-mapped read-only (pages come from the file as searched;
+    # the first write of a session loads them into RAM).
+    memory_map: bool = False
     batch_size: int = 256
     # ollama: the embedding model served by backend.host.
     model: str = "nomic-embed-text"
@@ -170,6 +173,10 @@ class BackendConfig:
     kv_cache: KvCache = KvCache.f16
     # false: only servers on this machine (loopback) may be used.
     internet: bool = True
+    # llamacpp: flash attention (faster prompts on the CPU; always on with a q8_0 KV cache).
+    flash_attn: bool = True
+    # llamacpp: where copies of the default model derived for `quantization` are kept.
+    models_dir: str = "${data_dir}/models"
 
 
 @dataclass

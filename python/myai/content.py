@@ -127,10 +127,11 @@ def detect_content_type(content: str | bytes, name: str | None = None) -> str:
         if head.startswith(b"PK\x03\x04"):
             return "docx"
         try:
-            content = content[:65536].decode("utf-8")
+            sample = content[:65536].decode("utf-8")
         except UnicodeDecodeError:
-            content = content[:65536].decode("utf-8", "replace")
-    sample = content[:65536]
+            sample = content[:65536].decode("utf-8", "replace")
+    else:
+        sample = content[:65536]
     stripped = sample.lstrip()
     low = stripped[:512].lower()
     if low.startswith(("<!doctype html", "<html")) or ("<body" in low and "</" in low):

@@ -252,8 +252,12 @@ class ContextManager:
         self.monitor = monitor or CompressionMonitor()
         self.storage_dir = Path(storage_dir).expanduser() if storage_dir is not None else None
         self._lock = threading.RLock()
-        self._bm25 = _core.Bm25Index(k1=bm25_k1, b=bm25_b)
-        self._near = _core.NearDupIndex(threshold=near_dup_threshold)
+        self._bm25_k1, self._bm25_b = bm25_k1, bm25_b
+        self._bm25_obj = _core.Bm25Index(k1=bm25_k1, b=bm25_b)
+        self._near_obj = _core.NearDupIndex(threshold=near_dup_threshold)
+        # A writer opening a store with a valid snapshot loads the indexes and vectors when first
+        # needed (a re-ingest of unchanged files needs neither): see _ensure_indexes.
+        self._pending: tuple[bool, bool] | None = None  # (snapshot, vectors) left to load
         self._exact: dict[int, int] = {}  # chunk hash -> indexed chunk id
         self._docs: dict[int, _Doc] = {}
         self._by_name: dict[str, int] = {}
@@ -292,13 +296,13 @@ class ContextManager:
         if not 0.0 <= bm25_weight <= 1.0:
             raise ValueError(f"bm25_weight must be within [0, 1], got {bm25_weight}")
         self.bm25_weight = bm25_weight
-        self._vectors: VectorIndex | None = (
-            VectorIndex(embedder.dim, vector_dtype) if embedder is not None else None
-        )
+        self._vectors_obj: VectorIndex | None = None
         self._query_cache: OrderedDict[str, Any] = OrderedDict()
         self._reembed = reembed
         if self.storage_dir is not None:
             self._open_storage()
+        elif embedder is not None:
+            self._vectors_obj = VectorIndex(embedder.dim, vector_dtype)
 
     # ------------------------------------------------------------------ construction
 
@@ -369,6 +373,7 @@ class ContextManager:
             vector_dtype=str(
                 getattr(cfg.embedder.quantization, "value", cfg.embedder.quantization)
             ),
+            vector_view=bool(getattr(cfg.embedder, "memory_map", False)),
             fusion=str(getattr(cfg.retrieval.fusion, "value", cfg.retrieval.fusion)),
             bm25_weight=float(cfg.retrieval.bm25_weight),
         )
@@ -439,8 +444,8 @@ class ContextManager:
             "compression_strategy": self.compression_strategy,
             "min_age_hours": self.min_age_hours,
             "preserve_important": self.preserve_important,
-            "bm25_k1": self._bm25.k1,
-            "bm25_b": self._bm25.b,
+            "bm25_k1": self._bm25_k1,
+            "bm25_b": self._bm25_b,
         }
 
     def _init_meta(self) -> None:
@@ -546,19 +551,34 @@ class ContextManager:
                 "ContextManager.repair(storage_dir) salvages what is intact",
                 path=str(self._db_path),
             ) from None
-        loaded = False
         snap_v = self._meta("snapshot_version")
-        if snap_v is not None and int(snap_v) == self._version:
+        snapshot_ok = snap_v is not None and int(snap_v) == self._version
+        vectors_ok = self.embedder is not None and self._vectors_file_ok()
+        self._pending = None
+        if not self.readonly and snapshot_ok and (self.embedder is None or vectors_ok):
+            # Nothing to rebuild: the snapshot and the vectors load when first needed. Only a
+            # writer defers (it holds the lock, so the snapshot cannot change meanwhile).
+            self._pending = (True, vectors_ok)
+            self._snapshot_version = self._version
+        else:
+            self._load_indexes(snapshot_ok)
+        log.debug("opened %s in %.1f ms", self.storage_dir, (time.perf_counter() - t0) * 1000)
+
+    def _load_indexes(self, snapshot_ok: bool) -> None:
+        """The BM25 and near-duplicate indexes from the snapshot (else rebuilt from the
+        chunks), then the vectors (else re-embedded)."""
+        loaded = False
+        if snapshot_ok:
             try:
-                self._bm25 = _core.Bm25Index.from_bytes(bytes(self._meta("bm25")))
-                self._near = _core.NearDupIndex.from_bytes(bytes(self._meta("neardup")))
+                self._bm25_obj = _core.Bm25Index.from_bytes(bytes(self._meta("bm25")))
+                self._near_obj = _core.NearDupIndex.from_bytes(bytes(self._meta("neardup")))
                 self._snapshot_version = self._version
                 loaded = True
             except (_core.CorruptDataError, TypeError) as e:
                 log.warning(
                     "index snapshot of %s is corrupt (%s); rebuilding it", self.storage_dir, e
                 )
-        if self._vectors is not None:
+        if self.embedder is not None:
             self._load_vectors()
         if not loaded:
             if self._chunks:
@@ -568,7 +588,65 @@ class ContextManager:
                     len(self._chunks),
                 )
             self._rebuild_indexes()
-        log.debug("opened %s in %.1f ms", self.storage_dir, (time.perf_counter() - t0) * 1000)
+
+    def _ensure_indexes(self) -> None:
+        """Loads what opening left for later (before anything reads or changes the indexes)."""
+        pending = self._pending
+        if pending is None:
+            return
+        with self._lock:
+            if self._pending is None:
+                return
+            self._pending = None
+            try:
+                self._load_indexes(pending[0])
+            except BaseException:
+                self._pending = pending
+                raise
+
+    @property
+    def _bm25(self) -> _core.Bm25Index:
+        if self._pending is not None:
+            self._ensure_indexes()
+        return self._bm25_obj
+
+    @_bm25.setter
+    def _bm25(self, value: _core.Bm25Index) -> None:
+        self._bm25_obj = value
+
+    @property
+    def _near(self) -> _core.NearDupIndex:
+        if self._pending is not None:
+            self._ensure_indexes()
+        return self._near_obj
+
+    @_near.setter
+    def _near(self, value: _core.NearDupIndex) -> None:
+        self._near_obj = value
+
+    @property
+    def _vectors(self) -> VectorIndex | None:
+        if self._pending is not None:
+            self._ensure_indexes()
+        return self._vectors_obj
+
+    @_vectors.setter
+    def _vectors(self, value: VectorIndex | None) -> None:
+        self._vectors_obj = value
+
+    def _vectors_file_ok(self) -> bool:
+        """Whether the saved vectors match the store, its version and the embedder (the cheap
+        checks: names and versions; a damaged file is found when it is loaded)."""
+        assert self.storage_dir is not None
+        fmt = self._meta("vectors_format")
+        vv = self._meta("vectors_version")
+        return (
+            self._meta("embedder") == self._embedder_key()
+            and fmt == FORMATS[self.vector_dtype]
+            and vv is not None
+            and int(vv) == self._version
+            and (self.storage_dir / VECTORS_NAME).is_file()
+        )
 
     def _embedder_key(self) -> str:
         return f"{self.embedder.name}:{self.embedder.dim}"
@@ -577,7 +655,7 @@ class ContextManager:
         """Loads the saved vectors when they match the store and its embedder, else re-embeds
         the indexed chunks; a store embedded by another embedder is refused unless
         ``reembed=True``, so vectors of two models are never mixed."""
-        assert self._vectors is not None and self.storage_dir is not None
+        assert self.embedder is not None and self.storage_dir is not None
         stored = self._meta("embedder")
         want = self._embedder_key()
         if stored is not None and stored != want and not self._reembed:
@@ -601,7 +679,7 @@ class ContextManager:
             and path.is_file()
         ):
             try:
-                self._vectors = VectorIndex.load(
+                self._vectors_obj = VectorIndex.load(
                     path, self.embedder.dim, self.vector_dtype, view=self.vector_view
                 )
                 return
@@ -616,7 +694,7 @@ class ContextManager:
                 self._db.execute("DELETE FROM meta WHERE key='vectors_version'")
 
     def _rebuild_vectors(self) -> None:
-        self._vectors = VectorIndex(self.embedder.dim, self.vector_dtype)
+        vectors = self._vectors_obj = VectorIndex(self.embedder.dim, self.vector_dtype)
         overrides = self._searchable_overrides()
         ids = [c for c, ch in self._chunks.items() if ch.indexed]
         if ids:
@@ -634,12 +712,11 @@ class ContextManager:
                     else self._docs[self._chunks[c].doc_id].summary or "")
                 for c in batch
             ]  # fmt: skip
-            self._vectors.add(batch, self.embedder.embed(texts))
+            vectors.add(batch, self.embedder.embed(texts))
 
     def _rebuild_indexes(self) -> None:
-        k1, b = self._bm25.k1, self._bm25.b
-        self._bm25 = _core.Bm25Index(k1=k1, b=b)
-        self._near = _core.NearDupIndex(threshold=self.near_dup_threshold)
+        bm25 = self._bm25_obj = _core.Bm25Index(k1=self._bm25_k1, b=self._bm25_b)
+        near = self._near_obj = _core.NearDupIndex(threshold=self.near_dup_threshold)
         ids, docs, texts, near_ids, near_texts = [], [], [], [], []
         searchable = self._searchable_overrides()
         for cid, c in self._chunks.items():
@@ -654,9 +731,9 @@ class ContextManager:
                 near_ids.append(cid)
                 near_texts.append(raw)
         if ids:
-            self._bm25.add_batch(ids, docs, texts)
+            bm25.add_batch(ids, docs, texts)
         if near_ids:
-            self._near.add_batch(near_ids, near_texts)
+            near.add_batch(near_ids, near_texts)
 
     def _searchable_overrides(self) -> dict[int, str]:
         if self._db is None:
@@ -1597,6 +1674,15 @@ class ContextManager:
             with self._db:
                 if self._access_dirty:
                     self._bump_version()
+                if self._pending is not None:
+                    # Never loaded, so unchanged: the saved snapshot and vectors still hold.
+                    keys = ["snapshot_version"] + (["vectors_version"] if self._pending[1] else [])
+                    self._db.executemany(
+                        "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                        [(k, str(self._version)) for k in keys],
+                    )
+                    self._snapshot_version = self._version
+                    return
                 snapshot = [
                     ("bm25", self._bm25.to_bytes()),
                     ("neardup", self._near.to_bytes()),
@@ -1648,6 +1734,7 @@ class ContextManager:
             raise MyaiError("the context store is closed")
         if self.readonly:
             raise MyaiError(f"the context store {self.storage_dir} is open read-only")
+        self._ensure_indexes()  # every change starts from the indexes as they were at open
 
     _last_check = 0.0
 

@@ -28,8 +28,8 @@ become their own document, named ``PATH#conversations[3]``, ``PATH#facts[0]``,
 Importance: a record's own importance wins, then the ``importance`` given to the call, then
 the store's default for documents (0.5).
 
-Text is decoded by its BOM (UTF-8, UTF-16, UTF-32), else as UTF-8, else as latin-1 (noted in
-the record's ``metadata["encoding_note"]``); line endings are left to the core's normaliser.
+Text is decoded by its BOM (UTF-8, UTF-16, UTF-32), else as UTF-8, else as BOM-less UTF-16,
+Windows-1252 or latin-1 (noted in the record's ``metadata["encoding_note"]``); line endings are left to the core's normaliser.
 A bad file raises LoadError naming the file and the reason.
 """
 
@@ -181,7 +181,9 @@ class Record:
 
 def decode_text(data: bytes) -> tuple[str, str, str | None]:
     """``(text, encoding, note)``: by BOM (UTF-8, UTF-32, UTF-16), else strict UTF-8, else
-    latin-1 with a note saying so. The BOM itself is dropped."""
+    UTF-16 without a BOM (by its NUL pattern), else Windows-1252 (when it has the bytes only
+    that code page gives printable meaning), else latin-1, the last three with a note saying
+    so. The BOM itself is dropped."""
     for bom, enc in (
         (codecs.BOM_UTF8, "utf-8"),
         (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -197,7 +199,36 @@ def decode_text(data: bytes) -> tuple[str, str, str | None]:
     try:
         return data.decode("utf-8"), "utf-8", None
     except UnicodeDecodeError:
-        return data.decode("latin-1"), "latin-1", "not valid UTF-8: decoded as latin-1"
+        pass
+    wide = _utf16_without_bom(data)
+    if wide is not None:
+        try:
+            return data.decode(wide), wide, f"no byte-order mark: decoded as {wide}"
+        except UnicodeDecodeError:
+            pass
+    # Bytes 0x80-0x9F are control codes in latin-1 but curly quotes, dashes and the euro sign
+    # in Windows-1252, which is what such files almost always are.
+    if any(0x80 <= b <= 0x9F for b in data):
+        try:
+            return data.decode("cp1252"), "cp1252", "not valid UTF-8: decoded as Windows-1252"
+        except UnicodeDecodeError:
+            pass
+    return data.decode("latin-1"), "latin-1", "not valid UTF-8: decoded as latin-1"
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """``utf-16-le``/``utf-16-be`` when ``data`` looks like mostly-ASCII UTF-16 written without
+    a byte-order mark (a NUL in every other byte, on one side only), else None."""
+    head = data[:8192]
+    if len(head) < 4 or len(data) % 2:
+        return None
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    half = len(head) // 2
+    if odd >= 0.6 * half and even <= 0.05 * half:
+        return "utf-16-le"
+    if even >= 0.6 * half and odd <= 0.05 * half:
+        return "utf-16-be"
+    return None
 
 
 def _has_bom(data: bytes) -> bool:
@@ -281,7 +312,7 @@ def _load(p: Path, data: bytes | None) -> list[Record]:
         if not text.strip():
             raise LoadError(p, f"no text found in this {kind} file")
         return [Record(text, ctype, {"format": kind})]
-    if not _has_bom(data) and _binary(data):
+    if not _has_bom(data) and _utf16_without_bom(data) is None and _binary(data):
         raise _Skip("binary file (not text)")
     text, enc, note = _decode(p, data)
     meta: dict[str, Any] = {}

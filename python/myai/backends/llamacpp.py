@@ -6,10 +6,19 @@ works too. The chat template is the GGUF's own; the prompt is tokenised by the m
 checked against ``n_ctx`` before anything runs, so it is never silently cut. llama.cpp keeps
 the previous prompt's KV cache and reuses its longest common prefix, so a fixed system prompt
 is read once per process, not once per question.
+
+``backend.quantization`` applies to the default model, which ships as Q4_1: ``int8`` runs a
+Q8_0 copy and ``none``/``fp16`` an F16 copy, derived once from the shipped file into
+``models/gguf`` beside the other derived models (a few seconds, then reused); ``int4`` runs the
+shipped file. Neither copy is more accurate than the Q4_1 weights they come from, but llama.cpp's
+CPU kernels read them faster: measured on 2 cores, prompt 360 tok/s (Q4_1) against 700 (Q8_0)
+and 930 (F16); generation 104, 112 and 95 tok/s. A GGUF named in ``backend.model`` runs as it
+is: its file is its quantisation.
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import logging
 import os
@@ -30,7 +39,7 @@ from myai.backends.base import (
     final_result,
 )
 
-__all__ = ["LlamaCppBackend", "from_config", "probe", "resolve_model_path"]
+__all__ = ["LlamaCppBackend", "derived_model", "from_config", "probe", "resolve_model_path"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +79,67 @@ def _check_gguf(path: Path) -> None:
         raise BackendUnavailable(f"llamacpp: {path} is not a GGUF model file (bad magic {head!r})")
 
 
+# backend.quantization -> the GGUF file type the default model is run in (None: as shipped).
+_DERIVED = {"none": "F16", "fp16": "F16", "int8": "Q8_0", "int4": None}
+_FTYPE_IDS = {"F16": 1, "Q8_0": 7}
+
+
+def derived_model(src: Path, file_type: str, cache_dir: Path, threads: int = 0) -> Path:
+    """``src`` re-quantised to ``file_type`` (F16 or Q8_0) under ``cache_dir``, made on first
+    use and reused while the source is the same file (its size and mtime are recorded beside
+    the copy). The copy appears atomically: written beside its final name, fsynced, renamed.
+    BackendUnavailable when it cannot be made."""
+    import json
+
+    if file_type not in _FTYPE_IDS:
+        raise ValueError(f"cannot derive a {file_type} model: expected one of {sorted(_FTYPE_IDS)}")
+    base = src.name[: -len(".gguf")] if src.name.endswith(".gguf") else src.stem
+    stem = base.rsplit(".", 1)[0] if "." in base else base  # SmolLM2-135M-Instruct(.Q4_1)
+    dst = cache_dir / f"{stem}.{file_type}.gguf"
+    side = dst.with_suffix(".json")
+    st = src.stat()
+    want = {"source": str(src), "source_size": st.st_size, "source_mtime_ns": st.st_mtime_ns}
+    try:
+        have = json.loads(side.read_text())
+        if {k: have.get(k) for k in want} == want and dst.stat().st_size == have.get("size"):
+            with open(dst, "rb") as f:
+                if f.read(4) == GGUF_MAGIC:
+                    return dst
+    except (OSError, ValueError):
+        pass
+    import llama_cpp
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    from myai._files import atomic_write
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache_dir / f".{dst.name}.{os.getpid()}.part"
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = _FTYPE_IDS[file_type]
+    params.allow_requantize = True
+    params.nthread = threads if threads > 0 else default_threads()
+    log.info("deriving a %s copy of %s into %s (once)", file_type, src.name, cache_dir)
+    try:
+        with suppress_stdout_stderr(disable=False):
+            rc = llama_cpp.llama_model_quantize(
+                str(src).encode(), str(tmp).encode(), ctypes.byref(params)
+            )
+        if rc != 0 or not tmp.is_file():
+            raise BackendUnavailable(
+                f"llamacpp: could not derive a {file_type} copy of {src} (llama.cpp returned {rc})"
+            )
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dst)
+    except OSError as e:
+        raise BackendUnavailable(f"llamacpp: could not write {dst}: {e}") from e
+    finally:
+        tmp.unlink(missing_ok=True)
+    atomic_write(side, json.dumps({**want, "size": dst.stat().st_size}).encode())
+    return dst
+
+
 def default_threads() -> int:
     """One thread per physical core (llama.cpp's matmuls gain nothing from SMT siblings)."""
     try:
@@ -106,6 +176,9 @@ class LlamaCppBackend:
         repeat_penalty: float = 1.1,
         n_batch: int = 512,
         kv_cache: str = "f16",
+        quantization: str | None = None,
+        models_dir: str | os.PathLike[str] | None = None,
+        flash_attn: bool = True,
     ) -> None:
         if not _runtime_installed():
             raise BackendUnavailable(
@@ -113,6 +186,14 @@ class LlamaCppBackend:
             )
         path = resolve_model_path(str(model_path))
         _check_gguf(path)
+        if quantization is not None and quantization not in _DERIVED:
+            raise ValueError(f"quantization must be none, fp16, int8 or int4, got {quantization!r}")
+        self.threads = threads if threads > 0 else default_threads()
+        target = _DERIVED.get(quantization) if quantization and not model_path else None
+        if target is not None:
+            if models_dir is None:
+                raise ValueError("quantization of the default model needs models_dir")
+            path = derived_model(path, target, Path(models_dir) / "gguf", self.threads)
         # Idle OpenMP workers sleep instead of spinning, so they do not fight the rest of the
         # process (the Rust core's threads, numpy) for the cores between calls.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -120,13 +201,15 @@ class LlamaCppBackend:
 
         if kv_cache not in ("f16", "q8_0"):
             raise ValueError(f"kv_cache must be f16 or q8_0, got {kv_cache!r}")
-        # An 8-bit KV cache halves its memory; llama.cpp needs flash attention for it.
+        # An 8-bit KV cache halves its memory; llama.cpp needs flash attention for it. Flash
+        # attention also reads prompts faster on the CPU (Q8_0, 1,000 tokens, 2 cores: 583 →
+        # 774 tok/s; generation 96 → 107 tok/s).
         kv: dict[str, Any] = (
-            {"flash_attn": True, "type_k": llama_cpp.GGML_TYPE_Q8_0,
-             "type_v": llama_cpp.GGML_TYPE_Q8_0} if kv_cache == "q8_0" else {}
+            {"type_k": llama_cpp.GGML_TYPE_Q8_0, "type_v": llama_cpp.GGML_TYPE_Q8_0}
+            if kv_cache == "q8_0" else {}
         )  # fmt: skip
+        self.flash_attn = flash_attn or kv_cache == "q8_0"
         self.kv_cache = kv_cache
-        self.threads = threads if threads > 0 else default_threads()
         try:
             self._llm = llama_cpp.Llama(
                 model_path=str(path),
@@ -137,6 +220,7 @@ class LlamaCppBackend:
                 n_threads_batch=self.threads,
                 seed=seed if seed is not None else llama_cpp.LLAMA_DEFAULT_SEED,
                 verbose=False,
+                flash_attn=self.flash_attn,
                 **kv,
             )
         except (ValueError, RuntimeError, OSError) as e:
@@ -232,7 +316,7 @@ class LlamaCppBackend:
                     logit_bias={self._llm.token_eos(): -1e9} if o.ignore_eos else None,
                 )
                 for ch in chunks:
-                    c = ch["choices"][0]
+                    c: dict[str, Any] = ch["choices"][0]  # type: ignore[index,assignment]
                     piece = c.get("text") or ""
                     n += 1
                     if piece:
@@ -268,6 +352,7 @@ class LlamaCppBackend:
             "n_ctx": self.n_ctx,
             "threads": self.threads,
             "kv_cache": self.kv_cache,
+            "flash_attn": self.flash_attn,
             "architecture": md.get("general.architecture", ""),
             "quantization": _file_type(md),
             "size_mb": round(self.path.stat().st_size / 2**20, 1),
@@ -309,7 +394,20 @@ def from_config(cfg: Any) -> LlamaCppBackend:
         n_batch=int(cfg_get(cfg, "n_batch", 512)),
         repeat_penalty=float(cfg_get(cfg, "repeat_penalty", 1.1)),
         kv_cache=str(cfg_get(cfg, "kv_cache", "f16")),
+        quantization=cfg_get(cfg, "quantization"),
+        flash_attn=bool(cfg_get(cfg, "flash_attn", True)),
+        models_dir=models_dir(cfg),
     )
+
+
+def models_dir(cfg: Any) -> Path | None:
+    """Where derived GGUF copies live: ``$MYAI_MODELS/models`` (shared by the tests) or
+    ``backend.models_dir`` (``data_dir/models``)."""
+    env = os.environ.get("MYAI_MODELS")
+    if env:
+        return Path(env).expanduser() / "models"
+    d = cfg_get(cfg, "models_dir")
+    return Path(str(d)).expanduser() if d else None
 
 
 def probe(cfg: Any) -> tuple[bool, str]:

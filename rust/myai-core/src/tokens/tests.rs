@@ -190,10 +190,25 @@ fn unsupported_components_are_named() {
     ));
 }
 
-fn tmp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+/// A file in the temporary folder, removed when dropped (tests must not leave files behind).
+struct TmpFile(std::path::PathBuf);
+
+impl AsRef<std::path::Path> for TmpFile {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TmpFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn tmp_file(name: &str, bytes: &[u8]) -> TmpFile {
     let p = std::env::temp_dir().join(format!("myai-tokens-{}-{name}", std::process::id()));
     std::fs::write(&p, bytes).unwrap();
-    p
+    TmpFile(p)
 }
 
 /// A minimal GGUF v3 file with the given metadata (strings and string arrays only).
