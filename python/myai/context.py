@@ -365,7 +365,8 @@ class ContextManager:
         embedder = rerank = None
         models = os.environ.get("MYAI_MODELS") or cfg.data_dir
         if emb_name != "none" and cfg.retrieval.hybrid and "embedder" not in kwargs:
-            embedder, rerank = _config_embedders(cfg, emb_name, models, lazy=storage is not None)
+            on_disk = kwargs.get("storage_dir", storage) is not None
+            embedder, rerank = _config_embedders(cfg, emb_name, models, lazy=on_disk)
         args: dict[str, Any] = dict(
             max_tokens=c.max_tokens,
             chunk_size=c.chunk_size,
