@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
 import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from omegaconf import DictConfig, OmegaConf
-
-from myai import cli_chat as _chat
-from myai import cli_verbs as _verbs
 from myai.errors import ConfigError, MyaiError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 __all__ = ["main"]
 
@@ -324,17 +324,29 @@ def _cmd_eval(cfg: DictConfig, ns: argparse.Namespace) -> int:
     return 0
 
 
+def _lazy(module: str, name: str) -> Callable[[DictConfig, argparse.Namespace], int]:
+    """A verb whose module is imported when it runs (each verb imports only what it needs)."""
+
+    def run(cfg: DictConfig, ns: argparse.Namespace) -> int:
+        cmd: Callable[[DictConfig, argparse.Namespace], int]
+        cmd = getattr(importlib.import_module(module), name)
+        return cmd(cfg, ns)
+
+    run.__name__ = run.__qualname__ = name
+    return run
+
+
 _COMMANDS: dict[str, Callable[[DictConfig, argparse.Namespace], int]] = {
     "stats": _cmd_stats,
-    "chat": _chat.cmd_chat,
-    "ask": _chat.cmd_ask,
+    "chat": _lazy("myai.cli_chat", "cmd_chat"),
+    "ask": _lazy("myai.cli_chat", "cmd_ask"),
     "eval": _cmd_eval,
     "bench": _cmd_bench,
-    "ingest": _verbs.cmd_ingest,
-    "teach": _verbs.cmd_teach,
-    "correct": _verbs.cmd_correct,
-    "remember": _verbs.cmd_remember,
-    "forget": _verbs.cmd_forget,
+    "ingest": _lazy("myai.cli_verbs", "cmd_ingest"),
+    "teach": _lazy("myai.cli_verbs", "cmd_teach"),
+    "correct": _lazy("myai.cli_verbs", "cmd_correct"),
+    "remember": _lazy("myai.cli_verbs", "cmd_remember"),
+    "forget": _lazy("myai.cli_verbs", "cmd_forget"),
 }
 
 
@@ -349,6 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         cfg = load_config(overrides)
         if ns.cfg == "job":
+            from omegaconf import OmegaConf
+
             print(OmegaConf.to_yaml(cfg), end="")
             return 0
         if ns.verb is None:  # the default verb

@@ -21,12 +21,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-
-from omegaconf import DictConfig
+from typing import TYPE_CHECKING, Any
 
 from myai import cli_verbs
 from myai.errors import MyaiError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 __all__ = ["InteractionLog", "cmd_ask", "cmd_chat", "open_assistant", "setup_logging"]
 

@@ -13,11 +13,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-from omegaconf import DictConfig
+from typing import TYPE_CHECKING, Any
 
 from myai.errors import MyaiError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 __all__ = [
     "cmd_correct",

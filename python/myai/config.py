@@ -4,20 +4,32 @@ YAML under ``conf/`` holds the values; the dataclasses here are the schema, so a
 or a value of the wrong type is an error that names the key. ``load_config`` composes
 ``config.yaml`` with a scenario and command-line overrides through Hydra's compose API, which
 changes neither the working directory nor creates output folders.
+
+Composing costs about 0.2 s (Hydra merging the structured configs), so each composition is
+kept in a cache (``$MYAI_HOME/cache/config``, else ``$XDG_CACHE_HOME/myai/config``) keyed by
+everything it depends on: the bytes of every file under ``conf/`` and of this schema, the
+override list, and the versions of myai, Python, OmegaConf and Hydra. What is cached is the
+composed configuration before its interpolations are resolved, so the environment it reads
+(``MYAI_HOME``, the API keys) is read afresh, and no secret is written, at every load. Only a
+composition that succeeded is cached, so a new override list is always composed and validated
+by Hydra; any problem with the cache (unreadable, stale, foreign) falls back to composing.
+``MYAI_CONFIG_CACHE=0`` turns the cache off.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import importlib.util
+import os
+import pickle
+import sys
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from hydra import compose, initialize_config_dir
-from hydra.core.config_store import ConfigStore
-from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -255,31 +267,155 @@ class MyaiConfig:
 
 @cache
 def _register() -> None:
+    from hydra.core.config_store import ConfigStore
+
     ConfigStore.instance().store(name="myai_schema", node=MyaiConfig)
 
 
 def config_dir() -> Path:
     """The folder of config.yaml, inside the package (``conf/`` at the repository root links to
     it), so an installed wheel finds its configuration from any directory."""
-    d = Path(str(resources.files("myai") / "conf"))
+    d = Path(__file__).parent / "conf"
     if (d / "config.yaml").is_file():
         return d.resolve()
     raise ConfigError(f"myai's configuration folder is missing: {d}")
 
 
-def load_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+def load_config(overrides: list[str] | tuple[str, ...] = (), *, cache: bool = True) -> DictConfig:
     """Composes conf/config.yaml, the scenario and ``overrides`` (Hydra syntax: key=value,
-    +key=value, ~key, scenario=NAME). Raises ConfigError naming the bad key or value."""
+    +key=value, ~key, scenario=NAME). Raises ConfigError naming the bad key or value.
+
+    ``cache``: reuse an earlier composition of the same files and overrides (see the module's
+    documentation); the result is the same either way."""
+    overrides = list(overrides)
+    path = _cache_path(overrides) if cache else None
+    if path is not None:
+        cfg = _cached(path)
+        if cfg is not None:
+            return cfg
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+
     _register()
     try:
         with initialize_config_dir(
             config_dir=str(config_dir()), version_base="1.3", job_name="myai"
         ):
-            cfg = compose(config_name="config", overrides=list(overrides))
+            cfg = compose(config_name="config", overrides=overrides)
+        composed = _pickled(cfg) if path is not None else None
         OmegaConf.resolve(cfg)
     except (HydraException, OmegaConfBaseException) as e:
         raise ConfigError(_explain(e)) from None
+    if path is not None and composed is not None:
+        _store_cached(path, composed)
     return cfg
+
+
+# ---------------------------------------------------------------------------- the cache
+
+CACHE_FORMAT = b"myai-config-cache 1"
+CACHE_KEEP = 64  # compositions kept (the least recently written go first)
+
+
+def cache_dir() -> Path | None:
+    """Where composed configurations are cached (None: the cache is off)."""
+    if os.environ.get("MYAI_CONFIG_CACHE", "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    home = os.environ.get("MYAI_HOME")
+    if home:
+        return Path(home).expanduser() / "cache" / "config"
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "myai" / "config"
+
+
+def _cache_path(overrides: list[str]) -> Path | None:
+    """The cache file of this composition: named by a hash of everything it depends on."""
+    d = cache_dir()
+    if d is None:
+        return None
+    try:
+        import omegaconf
+
+        from myai._core import __version__
+
+        h = hashlib.blake2b(CACHE_FORMAT, digest_size=20)
+        spec = importlib.util.find_spec("hydra")
+        hydra_init = os.stat(spec.origin) if spec is not None and spec.origin else None
+        for part in (
+            __version__,
+            sys.version,
+            omegaconf.__version__,
+            repr((hydra_init.st_mtime_ns, hydra_init.st_size) if hydra_init else None),
+            spec.origin if spec is not None else None,
+            repr(overrides),
+        ):
+            h.update(b"\1" + str(part).encode("utf-8", "surrogatepass"))
+        h.update(b"\2" + Path(__file__).read_bytes())  # the schema
+        root = config_dir()
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for fn in sorted(filenames):
+                f = Path(dirpath) / fn
+                h.update(b"\3" + f.relative_to(root).as_posix().encode("utf-8", "surrogatepass"))
+                h.update(b"\4" + f.read_bytes())
+    except (OSError, ConfigError, ValueError, ImportError):
+        return None
+    return d / f"{h.hexdigest()}.pickle"
+
+
+def _pickled(cfg: DictConfig) -> bytes | None:
+    try:
+        return pickle.dumps(cfg, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # not picklable (a value an override brought in): not cached
+        return None
+
+
+def _cached(path: Path) -> DictConfig | None:
+    """The cached composition at ``path``, resolved; None when there is none or it is not
+    usable (then the caller composes)."""
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            # Only a file this user wrote and nobody else can change is unpickled.
+            if st.st_uid != os.getuid() or st.st_mode & 0o022:
+                return None
+            data = f.read()
+        if not data.startswith(CACHE_FORMAT + b"\n"):
+            return None
+        cfg = pickle.loads(data[len(CACHE_FORMAT) + 1 :])
+        if not isinstance(cfg, DictConfig) or OmegaConf.get_type(cfg) is not MyaiConfig:
+            return None
+        OmegaConf.resolve(cfg)
+    except Exception:  # none yet, or whatever went wrong: composing gives the right answer
+        return None
+    return cfg
+
+
+def _store_cached(path: Path, composed: bytes) -> None:
+    """Writes a composition atomically (a temporary file renamed); a cache that cannot be
+    written is no error."""
+    import tempfile
+
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(CACHE_FORMAT + b"\n" + composed)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        entries = sorted(path.parent.glob("*.pickle"), key=_mtime)
+        for old in entries[: max(0, len(entries) - CACHE_KEEP)]:
+            old.unlink(missing_ok=True)
+
+
+def _mtime(p: Path) -> float:
+    try:
+        return p.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def to_object(cfg: DictConfig) -> MyaiConfig:

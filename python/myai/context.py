@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import math
@@ -36,9 +37,10 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from myai import _core
+from myai._formats import FORMATS
 from myai.compression import CompressionMonitor, sample_sentences
 from myai.content import CONTENT_TYPES, detect_content_type, to_text
 from myai.errors import (
@@ -50,7 +52,9 @@ from myai.errors import (
 )
 from myai.retrieval import RERANK_BM25_WEIGHT, RERANK_DEPTH, WEIGHT_BM25, blend, fuse
 from myai.summarize import key_sentences, keywords, ranked_sentences
-from myai.vectors import FORMATS, VectorIndex
+
+if TYPE_CHECKING:
+    from myai.vectors import VectorIndex
 
 __all__ = ["ContextManager", "MillionTokenContextManager", "VectorMemory"]
 
@@ -248,10 +252,17 @@ class ContextManager:
         self.min_age_hours = min_age_hours
         self.preserve_important = preserve_important
         self.readonly = readonly
-        self.tokenizer = _resolve_tokenizer(tokenizer)
+        self._lock = threading.RLock()
+        # "auto" (the default model's tokenizer: reading its GGUF costs ~50 ms) is resolved when
+        # first used, which a re-ingest of unchanged files never does; a tokenizer file named in
+        # the configuration is read now, so that a bad one is reported at once.
+        self._tokenizer_spec = tokenizer
+        self._tokenizer: _core.Tokenizer | None = (
+            None if tokenizer == "auto" else _resolve_tokenizer(tokenizer)
+        )
+        self._stored_tokenizer: str | None = None  # what the store counted with
         self.monitor = monitor or CompressionMonitor()
         self.storage_dir = Path(storage_dir).expanduser() if storage_dir is not None else None
-        self._lock = threading.RLock()
         self._bm25_k1, self._bm25_b = bm25_k1, bm25_b
         self._bm25_obj = _core.Bm25Index(k1=bm25_k1, b=bm25_b)
         self._near_obj = _core.NearDupIndex(threshold=near_dup_threshold)
@@ -302,7 +313,32 @@ class ContextManager:
         if self.storage_dir is not None:
             self._open_storage()
         elif embedder is not None:
+            from myai.vectors import VectorIndex
+
             self._vectors_obj = VectorIndex(embedder.dim, vector_dtype)
+
+    @property
+    def tokenizer(self) -> _core.Tokenizer:
+        """What the store counts tokens with (resolved on first use)."""
+        tok = self._tokenizer
+        if tok is None:
+            with self._lock:
+                if self._tokenizer is None:
+                    self._tokenizer = _resolve_tokenizer(self._tokenizer_spec)
+                    self._check_tokenizer()
+                tok = self._tokenizer
+        return tok
+
+    def _check_tokenizer(self) -> None:
+        """Warns when the store's tokens were counted with another tokenizer than this one."""
+        tok, stored = self._tokenizer, self._stored_tokenizer
+        if tok is not None and stored and stored != tok.name:
+            log.warning(
+                "store %s counted tokens with %s; now counting with %s",
+                self.storage_dir,
+                stored,
+                tok.name,
+            )
 
     # ------------------------------------------------------------------ construction
 
@@ -327,30 +363,10 @@ class ContextManager:
         storage = c.storage_dir if c.persist_to_disk else None
         emb_name = str(getattr(cfg.embedder.name, "value", cfg.embedder.name))
         embedder = rerank = None
+        models = os.environ.get("MYAI_MODELS") or cfg.data_dir
         if emb_name != "none" and cfg.retrieval.hybrid and "embedder" not in kwargs:
-            from myai.backends.base import BackendUnavailable
-            from myai.embedders import get_embedder
-
-            models = os.environ.get("MYAI_MODELS") or cfg.data_dir
-            opts: dict[str, Any] = {}
-            if emb_name == "ollama":  # served by the Ollama server of the backend group
-                opts = dict(
-                    host=cfg.backend.host,
-                    model=cfg.embedder.model,
-                    timeout=cfg.backend.timeout_s,
-                    batch_size=cfg.embedder.batch_size,
-                )
-            try:
-                embedder = get_embedder(emb_name, models, **opts)
-                # Rerank re-scores with a stronger model than the one that made the vectors.
-                # With MiniLM vectors (max_quality) none is stronger: MiniLM re-scoring its own
-                # fused top 30 gives SciFact train nDCG@10 0.733 → 0.661 by its cosine alone,
-                # 0.728-0.733 blended with BM25, so the weighted fusion is left as it is.
-                if cfg.retrieval.rerank and emb_name != "minilm":
-                    rerank = get_embedder("minilm", models)
-            except (FileNotFoundError, ImportError, NotImplementedError, BackendUnavailable) as e:
-                log.warning("embedder %s unavailable (%s): searching with BM25 only", emb_name, e)
-                embedder = rerank = None
+            on_disk = kwargs.get("storage_dir", storage) is not None
+            embedder, rerank = _config_embedders(cfg, emb_name, models, lazy=on_disk)
         args: dict[str, Any] = dict(
             max_tokens=c.max_tokens,
             chunk_size=c.chunk_size,
@@ -485,14 +501,8 @@ class ContextManager:
         self._importances = None
         try:
             self._version = int(self._meta("version") or 0)
-            stored_tok = self._meta("tokenizer")
-            if stored_tok and stored_tok != self.tokenizer.name:
-                log.warning(
-                    "store %s counted tokens with %s; now counting with %s",
-                    self.storage_dir,
-                    stored_tok,
-                    self.tokenizer.name,
-                )
+            self._stored_tokenizer = self._meta("tokenizer")
+            self._check_tokenizer()  # else when the tokenizer is first used
             zd = self._meta("zdict")
             if zd is not None:
                 self._codec = _core.ZstdCodec(3, bytes(zd))
@@ -678,6 +688,8 @@ class ContextManager:
             and int(vv) == self._version
             and path.is_file()
         ):
+            from myai.vectors import VectorIndex
+
             try:
                 self._vectors_obj = VectorIndex.load(
                     path, self.embedder.dim, self.vector_dtype, view=self.vector_view
@@ -694,6 +706,8 @@ class ContextManager:
                 self._db.execute("DELETE FROM meta WHERE key='vectors_version'")
 
     def _rebuild_vectors(self) -> None:
+        from myai.vectors import VectorIndex
+
         vectors = self._vectors_obj = VectorIndex(self.embedder.dim, self.vector_dtype)
         overrides = self._searchable_overrides()
         ids = [c for c, ch in self._chunks.items() if ch.indexed]
@@ -1867,6 +1881,54 @@ def _resolve_tokenizer(t: _core.Tokenizer | str | None) -> _core.Tokenizer:
     if p.suffix == ".gguf":
         return _core.Tokenizer.from_gguf(str(p))
     return _core.Tokenizer.from_file(str(p))
+
+
+def _config_embedders(cfg: Any, name: str, models: str, *, lazy: bool) -> tuple[Any, Any]:
+    """The store's embedder and rerank embedder for the configuration (None, None with a
+    warning when unavailable). ``lazy``: a static embedder without rerank is loaded at its
+    first use (a store on disk is often opened for work that embeds nothing: a re-ingest of
+    unchanged files, a listing, a removal); it is checked to be available now."""
+    from myai.lazy_embedder import STATIC_DIM, LazyEmbedder, static_unavailable
+
+    if lazy and name == "static" and not cfg.retrieval.rerank:
+        why = static_unavailable(models)
+        if why is None:
+            return LazyEmbedder(
+                name, STATIC_DIM, functools.partial(_load_embedder, name, models)
+            ), None
+        log.warning("embedder %s unavailable (%s): searching with BM25 only", name, why)
+        return None, None
+
+    from myai.backends.base import BackendUnavailable
+    from myai.embedders import get_embedder
+
+    opts: dict[str, Any] = {}
+    if name == "ollama":  # served by the Ollama server of the backend group
+        opts = dict(
+            host=cfg.backend.host,
+            model=cfg.embedder.model,
+            timeout=cfg.backend.timeout_s,
+            batch_size=cfg.embedder.batch_size,
+        )
+    try:
+        embedder = get_embedder(name, models, **opts)
+        # Rerank re-scores with a stronger model than the one that made the vectors.
+        # With MiniLM vectors (max_quality) none is stronger: MiniLM re-scoring its own
+        # fused top 30 gives SciFact train nDCG@10 0.733 → 0.661 by its cosine alone,
+        # 0.728-0.733 blended with BM25, so the weighted fusion is left as it is.
+        rerank = (
+            get_embedder("minilm", models) if cfg.retrieval.rerank and name != "minilm" else None
+        )
+    except (FileNotFoundError, ImportError, NotImplementedError, BackendUnavailable) as e:
+        log.warning("embedder %s unavailable (%s): searching with BM25 only", name, e)
+        return None, None
+    return embedder, rerank
+
+
+def _load_embedder(name: str, models: str) -> Any:
+    from myai import embedders
+
+    return embedders.get_embedder(name, models)
 
 
 def _connect(target: str, path: Path, uri: bool = False) -> sqlite3.Connection:

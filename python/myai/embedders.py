@@ -35,6 +35,7 @@ import numpy.typing as npt
 
 from myai import _core
 from myai._files import atomic_write, sha256_file
+from myai.lazy_embedder import MINILM_NAME, MINILM_PACKAGE, STATIC_DIM
 
 __all__ = [
     "MINILM_RUNTIMES",
@@ -47,7 +48,7 @@ __all__ = [
     "minilm_dir",
 ]
 
-MODEL_NAME = "all-MiniLM-L6-v2"
+MODEL_NAME = MINILM_NAME
 # sentence_bert_config.json of the model: max_seq_length 256, [CLS] and [SEP] included.
 MAX_SEQ_LEN = 256
 CLS_ID, SEP_ID = 101, 102
@@ -97,7 +98,7 @@ def get_embedder(name: str, data_dir: Path | str, **opts: Any) -> Embedder | Non
 
 def _model_zip() -> Path:
     # The package is located, never imported: its own dependencies (torch) are not installed.
-    spec = importlib.util.find_spec("all_minilm_l6_v2")
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
     for loc in (spec.submodule_search_locations or []) if spec else []:
         z = Path(loc) / "model.zip"
         if z.is_file():
@@ -634,7 +635,7 @@ class StaticEmbedder:
     def load(
         cls,
         data_dir: Path | str,
-        dim: int = 256,
+        dim: int = STATIC_DIM,
         max_vocab: int | None = None,
         progress: bool = True,
     ) -> StaticEmbedder:

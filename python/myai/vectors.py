@@ -23,17 +23,14 @@ from typing import Any
 
 import numpy as np
 
+from myai._formats import DTYPES, FORMATS
 from myai.errors import CorruptStoreError
 
 __all__ = ["DTYPES", "FORMATS", "VectorIndex", "quantize_i8", "rotation"]
 
-DTYPES = ("f32", "f16", "i8")
 # A filter this small is searched exactly over its own vectors rather than through the graph.
 EXACT_FILTER_LIMIT = 4096
 
-
-# The layout of the stored vectors per dtype: an index saved in another layout is rebuilt.
-FORMATS = {"f32": "f32", "f16": "f16", "i8": "i8-rot1"}
 _ROTATION_SEED = 20240611
 
 
