@@ -37,7 +37,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from myai import _core
 from myai._formats import FORMATS
@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = ["ContextManager", "MillionTokenContextManager", "VectorMemory"]
 
 log = logging.getLogger("myai.context")
+_T = TypeVar("_T")
 
 FORMAT_VERSION = 1
 DB_NAME = "store.db"
@@ -192,6 +193,22 @@ class _TextCache:
         v = self._d.pop(key, None)
         if v is not None:
             self.size -= len(v)
+
+
+class _LoadedOnUse(Generic[_T]):
+    """An index attribute of a ContextManager (kept in ``NAME_obj``) that first loads what
+    opening the store left for later."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._attr = f"{name}_obj"
+
+    def __get__(self, obj: Any, owner: type | None = None) -> _T:
+        if obj._pending is not None:
+            obj._ensure_indexes()
+        return cast(_T, getattr(obj, self._attr))
+
+    def __set__(self, obj: Any, value: _T) -> None:
+        setattr(obj, self._attr, value)
 
 
 class ContextManager:
@@ -614,35 +631,9 @@ class ContextManager:
                 self._pending = pending
                 raise
 
-    @property
-    def _bm25(self) -> _core.Bm25Index:
-        if self._pending is not None:
-            self._ensure_indexes()
-        return self._bm25_obj
-
-    @_bm25.setter
-    def _bm25(self, value: _core.Bm25Index) -> None:
-        self._bm25_obj = value
-
-    @property
-    def _near(self) -> _core.NearDupIndex:
-        if self._pending is not None:
-            self._ensure_indexes()
-        return self._near_obj
-
-    @_near.setter
-    def _near(self, value: _core.NearDupIndex) -> None:
-        self._near_obj = value
-
-    @property
-    def _vectors(self) -> VectorIndex | None:
-        if self._pending is not None:
-            self._ensure_indexes()
-        return self._vectors_obj
-
-    @_vectors.setter
-    def _vectors(self, value: VectorIndex | None) -> None:
-        self._vectors_obj = value
+    _bm25: _LoadedOnUse[_core.Bm25Index] = _LoadedOnUse()
+    _near: _LoadedOnUse[_core.NearDupIndex] = _LoadedOnUse()
+    _vectors: _LoadedOnUse[VectorIndex | None] = _LoadedOnUse()
 
     def _vectors_file_ok(self) -> bool:
         """Whether the saved vectors match the store, its version and the embedder (the cheap
