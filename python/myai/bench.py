@@ -27,8 +27,10 @@ from typing import Any
 from omegaconf import DictConfig
 
 __all__ = [
+    "BROAD",
     "FACTS",
     "SCENARIOS",
+    "broad_questions",
     "check_ordering",
     "fixed_corpus",
     "run_all",
@@ -69,6 +71,26 @@ BROAD = [
     "What did people think of the king?",
 ]
 ANSWER_TOKENS = 32  # the fixed answer length of the latency questions
+
+
+def broad_questions(text: str, source: str) -> list[str]:
+    """The latency questions for the corpus: :data:`BROAD` for real prose; for the generated
+    pseudo-English (no shared data), questions about its most frequent content words, which
+    likewise bear on many sentences."""
+    if source == "gutenberg":
+        return list(BROAD)
+    import collections
+    import re
+
+    from myai.corpus import _FUNCTION
+
+    skip = set(_FUNCTION)
+    counts = collections.Counter(w for w in re.findall(r"[a-z]{4,}", text.lower()) if w not in skip)
+    top = [w for w, _n in counts.most_common(2 * len(BROAD))]
+    return [
+        f"What is said about the {a} and the {b}?"
+        for a, b in zip(top[::2], top[1::2], strict=False)
+    ]
 
 
 def _peak_rss_mb() -> float:
@@ -195,7 +217,8 @@ def run_scenario(
         a.max_tokens = ANSWER_TOKENS
         a.chat_options = {"ignore_eos": True, "seed": 7}
         ttft, total, packed = [], [], []
-        for q in BROAD[: max(1, min(2 * questions, len(BROAD)))]:
+        broad = broad_questions(text, source)
+        for q in broad[: max(1, min(2 * questions, len(broad)))]:
             ans, first_ms, total_ms = timed_ask(a, q)
             ttft.append(first_ms)
             total.append(total_ms)
